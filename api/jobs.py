@@ -1,0 +1,181 @@
+"""Background indexing jobs (uploads and deletes), run one at a time per corpus in worker threads.
+
+A job's state is kept in memory and written to HOME/jobs/ID.json (atomically) on every change, so
+`GET /v1/jobs/{id}` also answers for a job another server process ran, and a job whose process
+died is reported as failed rather than running forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline import documents as docs
+from pipeline.settings import Settings
+
+log = logging.getLogger("veracity.api")
+JOB_ID_CHARS = frozenset("0123456789abcdef")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobManager:
+    def __init__(self, settings: Settings, workers: int = 1,
+                 on_finished: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.settings = settings
+        self.dir = settings.home / "jobs"
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._corpus_locks: dict[str, threading.Lock] = {}
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="veracity-index")
+        self._on_finished = on_finished
+
+    # --- public ---------------------------------------------------------------------------------
+    def submit_upload(self, corpus: str, staged: list[docs.StagedFile], batch: str,
+                      domain: str | None = None) -> dict[str, Any]:
+        job = self._new("upload", corpus, files=[s.filename for s in staged])
+        job["progress"]["files_total"] = len(staged)
+        self._save(job)
+        self._pool.submit(self._run, job["id"], self._upload, corpus, staged, batch, domain)
+        return self.snapshot(job["id"])
+
+    def submit_delete(self, corpus: str, file: str, removed: list[str]) -> dict[str, Any]:
+        job = self._new("delete", corpus, removed=removed)
+        job["progress"]["files_total"] = 1
+        self._save(job)
+        self._pool.submit(self._run, job["id"], self._delete, corpus, file)
+        return self.snapshot(job["id"])
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        if len(job_id) != 32 or not set(job_id) <= JOB_ID_CHARS:
+            return None
+        snap = self.snapshot(job_id)
+        if snap is not None:
+            return snap
+        path = self.dir / f"{job_id}.json"
+        try:
+            job = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if job.get("status") in ("queued", "running") and not _alive(int(job.get("pid", 0)) or -1):
+            job["status"] = "failed"
+            job["error"] = "interrupted: the server process running this job stopped; upload again"
+        return job
+
+    def snapshot(self, job_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return json.loads(json.dumps(job)) if job else None
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+
+    # --- running --------------------------------------------------------------------------------
+    def _new(self, kind: str, corpus: str, files: list[str] | None = None,
+             removed: list[str] | None = None) -> dict[str, Any]:
+        job = {"id": uuid.uuid4().hex, "kind": kind, "corpus": corpus, "status": "queued",
+               "files": files or [], "removed": removed or [],
+               "progress": {"stage": "queued", "files_total": 0, "files_done": 0, "fraction": 0.0},
+               "failures": [], "error": None, "result": None, "created": _now(), "started": None,
+               "finished": None, "pid": os.getpid()}
+        with self._lock:
+            self._jobs[job["id"]] = job
+            if len(self._jobs) > 10_000:  # forget the oldest finished jobs (their files remain)
+                for old in [k for k, j in self._jobs.items() if j["finished"]][:1000]:
+                    del self._jobs[old]
+        return job
+
+    def _update(self, job_id: str, **changes: Any) -> None:
+        with self._lock:
+            job = self._jobs[job_id]
+            for k, v in changes.items():
+                if k == "progress":
+                    job["progress"] |= v
+                else:
+                    job[k] = v
+        self._save(job)
+
+    def _save(self, job: dict[str, Any]) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                text = json.dumps(job)
+            tmp = self.dir / f".{job['id']}.{threading.get_ident()}.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, self.dir / f"{job['id']}.json")
+        except OSError:
+            log.exception("cannot save job %s", job["id"])
+
+    def _corpus_lock(self, corpus: str) -> threading.Lock:
+        with self._lock:
+            return self._corpus_locks.setdefault(corpus, threading.Lock())
+
+    def _run(self, job_id: str, fn: Callable[..., None], corpus: str, *args: Any) -> None:
+        with self._corpus_lock(corpus):
+            self._update(job_id, status="running", started=_now())
+            try:
+                fn(job_id, corpus, *args)
+                status = "succeeded"
+            except Exception as exc:  # noqa: BLE001 - reported in the job
+                log.exception("job %s (%s) failed", job_id, corpus)
+                self._update(job_id, error=f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc))
+                status = "failed"
+            with self._lock:
+                failed_all = self._jobs[job_id]["error"] is not None
+            self._update(job_id, status="failed" if failed_all else status, finished=_now(),
+                         progress={"stage": "done", "fraction": 1.0})
+        job = self.snapshot(job_id)
+        if self._on_finished and job:
+            try:
+                self._on_finished(job)
+            except Exception:  # noqa: BLE001
+                log.exception("job %s: on_finished hook failed", job_id)
+
+    def _upload(self, job_id: str, corpus: str, staged: list[docs.StagedFile], batch: str,
+                domain: str | None) -> None:
+        try:
+            self._update(job_id, progress={"stage": "checking", "fraction": 0.05})
+            accepted = docs.accept_staged(corpus, self.settings, staged, domain)
+        finally:
+            docs.discard_batch(self.settings, corpus, batch)
+        failures = list(accepted.failures)
+        self._update(job_id, failures=failures, files=accepted.accepted,
+                     progress={"stage": "indexing", "files_done": len(failures), "fraction": 0.3})
+        if not accepted.accepted:
+            self._update(job_id, error="no file could be ingested: " +
+                                       "; ".join(f"{f['file']}: {f['error']}" for f in failures))
+            return
+        report = docs.reindex(corpus, self.settings, domain)
+        up = str(docs.uploads_dir(self.settings, corpus).resolve())
+        for f in report.failures:
+            path = str(Path(f["path"]).resolve())
+            if path.startswith(up + os.sep) and Path(path).name in accepted.accepted:
+                failures.append({"file": Path(path).name, "error": f["error"]})
+        self._update(job_id, result=report.to_dict(), failures=failures,
+                     progress={"files_done": len(staged)})
+
+    def _delete(self, job_id: str, corpus: str, file: str) -> None:
+        self._update(job_id, progress={"stage": "indexing", "fraction": 0.2})
+        docs.delete_upload(corpus, file, self.settings)
+        report = docs.reindex(corpus, self.settings)
+        self._update(job_id, result=report.to_dict(), progress={"files_done": 1})

@@ -1,0 +1,238 @@
+"""Held-out quality and speed of the shipped entailment verifier (pipeline/models/verifier).
+
+Usage: .venv/bin/python bench/bench_verifier.py [--backends onnx,torch,onnx-fp32] [--limit N]
+       [--speed-runs 5] [--no-quality] [--no-speed] [--json bench/out/verifier.json]
+
+Quality (goals in brackets), on data never trained on (built by scripts/verifier_data.py into
+runs/verifier/data/; rebuilt if missing):
+  - MNLI-style 3-way accuracy: held-out MNLI dev premises, LingNLI val               [>= 0.75]
+  - Breaking NLI held-out number (cardinals) / antonym swaps: contradiction recall   [>= 0.90]
+  - generated contract / drug-label pairs from held-out documents: accuracy          [>= 0.90]
+  - HealthVer dev, zero-shot, macro-F1 (Supports/Neutral/Refutes)                    [>= 0.60]
+  - extra: SNLI-CAD dev, ConjNLI dev accuracy
+Speed: pairs/s on pairs of ~128 tokens, batch 32, median of --speed-runs; model load time
+(fresh process, import + load) median of 3. "onnx-fp32" needs runs/verifier/export/model.fp32.onnx
+(made by `scripts/train_verifier.py export`; too big to ship).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+DATA = ROOT / "runs/verifier/data"
+SHARED = ROOT.parent / "shared" / "data"
+FP32 = ROOT / "runs/verifier/export/model.fp32.onnx"
+HEALTHVER = {"Supports": 0, "Neutral": 1, "Refutes": 2}
+GOALS = {
+    "mnli_acc": 0.75,
+    "lingnli_acc": 0.75,
+    "breaking_number_c_recall": 0.90,
+    "breaking_antonym_c_recall": 0.90,
+    "domain_acc": 0.90,
+    "healthver_macro_f1": 0.60,
+    "pairs_per_s": 150,
+}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in open(path, encoding="utf-8")]
+
+
+def ensure_data() -> None:
+    if not (DATA / "eval_domain.jsonl").exists():
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import verifier_data
+
+        verifier_data.build(SHARED, DATA, 13)
+
+
+def load_healthver() -> list[dict]:
+    path = SHARED / "eval/healthver/healthver_dev.csv"
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            if r["label"] in HEALTHVER:
+                rows.append(
+                    {
+                        "premise": r["evidence"],
+                        "hypothesis": r["claim"],
+                        "label": HEALTHVER[r["label"]],
+                        "source": "healthver",
+                    }
+                )
+    return rows
+
+
+def macro_f1(gold: list[int], pred: list[int]) -> float:
+    f1s = []
+    for c in (0, 1, 2):
+        tp = sum(g == c and p == c for g, p in zip(gold, pred, strict=True))
+        fp = sum(g != c and p == c for g, p in zip(gold, pred, strict=True))
+        fn = sum(g == c and p != c for g, p in zip(gold, pred, strict=True))
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1s.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+    return sum(f1s) / 3
+
+
+def predict(scorer, rows: list[dict]) -> list[int]:
+    scores = scorer.score([(r["premise"], r["hypothesis"]) for r in rows])
+    return [max(range(3), key=lambda k: (s.entail, s.neutral, s.contradict)[k]) for s in scores]
+
+
+def make_scorer(backend: str):
+    from pipeline.verifier_model import TrainedVerifier
+
+    if backend == "onnx-fp32":
+        return TrainedVerifier(backend="onnx", onnx_path=FP32)
+    return TrainedVerifier(backend=backend)
+
+
+def quality(scorer, limit: int) -> dict:
+    def take(rows):
+        return rows[:limit] if limit else rows
+
+    res: dict = {}
+    for name in ("mnli", "lingnli", "cad", "conjnli"):
+        rows = take(read_jsonl(DATA / f"eval_{name}.jsonl"))
+        pred = predict(scorer, rows)
+        res[f"{name}_acc"] = sum(p == r["label"] for p, r in zip(pred, rows, strict=True)) / len(rows)
+        res[f"{name}_n"] = len(rows)
+    brk = read_jsonl(DATA / "eval_breaking.jsonl")
+    for cat, key in (("cardinals", "number"), ("antonyms", "antonym")):
+        rows = take([r for r in brk if r["source"] == f"breaking:{cat}" and r["label"] == 2])
+        pred = predict(scorer, rows)
+        res[f"breaking_{key}_c_recall"] = sum(p == 2 for p in pred) / len(rows)
+        res[f"breaking_{key}_n"] = len(rows)
+    rows = take(brk)
+    pred = predict(scorer, rows)
+    res["breaking_all_acc"] = sum(p == r["label"] for p, r in zip(pred, rows, strict=True)) / len(rows)
+    dom = take(read_jsonl(DATA / "eval_domain.jsonl"))
+    pred = predict(scorer, dom)
+    res["domain_acc"] = sum(p == r["label"] for p, r in zip(pred, dom, strict=True)) / len(dom)
+    res["domain_n"] = len(dom)
+    per_kind: dict[str, list[int]] = defaultdict(list)
+    for p, r in zip(pred, dom, strict=True):
+        per_kind[r["source"].split(":", 1)[1]].append(int(p == r["label"]))
+    res["domain_acc_by_kind"] = {k: round(sum(v) / len(v), 3) for k, v in sorted(per_kind.items())}
+    res["domain_confusion"] = {
+        f"{g}->{p}": n
+        for (g, p), n in sorted(Counter((r["label"], p) for p, r in zip(pred, dom, strict=True)).items())
+    }
+    hv = take(load_healthver())
+    pred = predict(scorer, hv)
+    res["healthver_macro_f1"] = macro_f1([r["label"] for r in hv], pred)
+    res["healthver_acc"] = sum(p == r["label"] for p, r in zip(pred, hv, strict=True)) / len(hv)
+    res["healthver_n"] = len(hv)
+    return res
+
+
+def speed_pairs(scorer, n: int = 256) -> list[tuple[str, str]]:
+    """Real pairs whose encoding is ~128 tokens (120-136)."""
+    from pipeline.verifier_model import encode
+
+    pool = read_jsonl(DATA / "eval_domain.jsonl") + read_jsonl(DATA / "eval_mnli.jsonl")
+    pairs = [(r["premise"], r["hypothesis"]) for r in pool]
+    enc = encode(scorer._tok, pairs)
+    chosen = [p for p, (ids, _) in zip(pairs, enc, strict=True) if 120 <= len(ids) <= 136]
+    while len(chosen) < n:  # pad short ones by joining premises
+        chosen += chosen or pairs
+    return chosen[:n]
+
+
+def speed(scorer, runs: int) -> dict:
+    from pipeline.verifier_model import encode
+
+    pairs = speed_pairs(scorer)
+    scorer.score(pairs[:32])  # warm-up
+    rates = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        scorer.score(pairs)
+        rates.append(len(pairs) / (time.perf_counter() - t))
+    lens = [len(ids) for ids, _ in encode(scorer._tok, pairs)]
+    return {
+        "pairs_per_s": statistics.median(rates),
+        "pairs_per_s_runs": [round(r, 1) for r in rates],
+        "mean_tokens": statistics.mean(lens),
+    }
+
+
+def load_time(backend: str, runs: int = 3) -> float:
+    code = (
+        "import time,sys; t=time.perf_counter(); sys.path.insert(0, {!r}); "
+        "from pipeline.verifier_model import TrainedVerifier; "
+        "TrainedVerifier(backend={!r}{}); print(time.perf_counter()-t)"
+    ).format(
+        str(ROOT),
+        "onnx" if backend == "onnx-fp32" else backend,
+        f", onnx_path={str(FP32)!r}" if backend == "onnx-fp32" else "",
+    )
+    times = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        )
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Benchmark the shipped entailment verifier.")
+    ap.add_argument("--backends", default="onnx,torch,onnx-fp32")
+    ap.add_argument("--limit", type=int, default=0, help="at most N pairs per eval set (0 = all)")
+    ap.add_argument("--speed-runs", type=int, default=5)
+    ap.add_argument("--no-quality", action="store_true")
+    ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--json", type=Path, default=ROOT / "bench/out/verifier.json")
+    args = ap.parse_args(argv)
+
+    ensure_data()
+    from pipeline.verifier_model import model_version
+
+    report: dict = {"model_version": model_version(), "backends": {}}
+    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        if backend == "onnx-fp32" and not FP32.exists():
+            print(f"skip {backend}: {FP32} missing (run scripts/train_verifier.py export)")
+            continue
+        scorer = make_scorer(backend)
+        res: dict = {}
+        if not args.no_speed:
+            res["load_s"] = load_time(backend)
+            res.update(speed(scorer, args.speed_runs))
+        if not args.no_quality:
+            t = time.perf_counter()
+            res.update(quality(scorer, args.limit))
+            res["quality_wall_s"] = time.perf_counter() - t
+        report["backends"][backend] = res
+        print(f"\n== {backend} ({scorer.name})")
+        for k, v in res.items():
+            goal = GOALS.get(k)
+            mark = (
+                ""
+                if goal is None or not isinstance(v, float)
+                else ("  ok" if v >= goal else f"  BELOW GOAL {goal}")
+            )
+            print(f"  {k:28s} {round(v, 4) if isinstance(v, float) else v}{mark}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=1))
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,3 @@
+"""Veracity: check every factual sentence of an LLM answer against authoritative documents."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,123 @@
+"""Corpus definitions: corpora/NAME.toml (name, domain, sources, chunking, verification thresholds)."""
+
+from __future__ import annotations
+
+import glob
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.chunk import ChunkSettings
+from pipeline.ingest import SUPPORTED_SUFFIXES, SourceFile
+from pipeline.schema import VeracityError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class CorpusError(VeracityError):
+    """Unknown corpus, bad definition or bad path; the message says which."""
+
+
+@dataclass(frozen=True)
+class Source:
+    path: str  # a file, a directory or a glob; relative paths are relative to the definition file
+    domain: str
+
+
+@dataclass
+class Thresholds:
+    """Decision thresholds of the verifier, per corpus."""
+
+    entail: float = 0.5  # entailment probability needed for 'supported'
+    contradict: float = 0.6  # contradiction probability needed for 'contradicted'
+    min_retrieval: float = 0.25  # evidence whose dense similarity is below this is ignored
+
+
+@dataclass
+class CorpusConfig:
+    name: str
+    domain: str = "general"
+    description: str = ""
+    sources: list[Source] = field(default_factory=list)
+    chunking: ChunkSettings = field(default_factory=ChunkSettings)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    base_dir: Path = Path(".")
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name or ""):
+        raise CorpusError(f"invalid corpus name {name!r}: use letters, digits, '-', '_' or '.' (max 64)")
+    return name
+
+
+def load_config(name: str, corpora_dir: Path) -> CorpusConfig | None:
+    """The definition in corpora_dir/NAME.toml, or None when there is none."""
+    check_name(name)
+    path = corpora_dir / f"{name}.toml"
+    if not path.exists():
+        return None
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{path}: {exc}") from exc
+    return config_from_dict(raw, name=name, base_dir=path.parent)
+
+
+def config_from_dict(raw: dict, name: str, base_dir: Path) -> CorpusConfig:
+    domain = str(raw.get("domain", "general"))
+    sources = [Source(str(p), domain) for p in raw.get("paths", [])]
+    for s in raw.get("sources", []):
+        sources.append(Source(str(s["path"]), str(s.get("domain", domain))))
+    chunk_raw = raw.get("chunking", {})
+    th_raw = raw.get("thresholds", {})
+    try:
+        chunking = ChunkSettings(**{k: int(v) for k, v in chunk_raw.items()})
+        thresholds = Thresholds(**{k: float(v) for k, v in th_raw.items()})
+    except TypeError as exc:
+        raise CorpusError(f"corpus {name}: unknown setting ({exc})") from exc
+    return CorpusConfig(name=name, domain=domain, description=str(raw.get("description", "")),
+                        sources=sources, chunking=chunking, thresholds=thresholds, base_dir=base_dir)
+
+
+def list_configs(corpora_dir: Path) -> list[str]:
+    return sorted(p.stem for p in corpora_dir.glob("*.toml"))
+
+
+def resolve_sources(sources: list[Source], base_dir: Path) -> tuple[list[tuple[SourceFile, str]], list[str]]:
+    """Files to index with their doc_ids and domains, plus problems with the given paths.
+
+    A file found under a directory gets its path relative to that directory as doc_id; a file
+    named directly gets its file name; a glob's files are relative to the glob's fixed prefix.
+    """
+    found: dict[str, tuple[SourceFile, str]] = {}
+    problems: list[str] = []
+    for src in sources:
+        raw = Path(src.path).expanduser()
+        path = raw if raw.is_absolute() else base_dir / raw
+        if any(ch in src.path for ch in "*?["):
+            root = Path(*[p for p in path.parts[: _first_glob(path.parts)]])
+            matches = [Path(m) for m in sorted(glob.glob(str(path), recursive=True))]
+            pairs = [(m, m.relative_to(root).as_posix()) for m in matches if m.is_file()]
+            if not pairs:
+                problems.append(f"{src.path}: no files match")
+        elif path.is_dir():
+            pairs = [(f, f.relative_to(path).as_posix()) for f in sorted(path.rglob("*"))
+                     if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(".")]
+            if not pairs:
+                problems.append(f"{src.path}: no supported files ({', '.join(SUPPORTED_SUFFIXES)})")
+        elif path.is_file():
+            pairs = [(path, path.name)]
+        else:
+            problems.append(f"{src.path}: no such file or directory")
+            continue
+        for file, doc_id in pairs:
+            if doc_id in found and found[doc_id][0].path.resolve() != file.resolve():
+                problems.append(f"{file}: doc_id {doc_id!r} already used by {found[doc_id][0].path}; skipped")
+                continue
+            found[doc_id] = (SourceFile(file, doc_id), src.domain)
+    return [found[k] for k in sorted(found)], problems
+
+
+def _first_glob(parts: tuple[str, ...]) -> int:
+    return next(i for i, p in enumerate(parts) if any(ch in p for ch in "*?["))

@@ -1,0 +1,94 @@
+"""Pick, inside retrieved chunks, the sentences (or two adjacent sentences) that bear on a claim."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.claims import split_sentences
+from pipeline.schema import Citation, SearchHit
+
+_WORD = re.compile(r"[a-z]+|\d+(?:\.\d+)?|[\u4e00-\u9fff]")
+_STOP = frozenset(
+    "a an the of to in on at for by with and or is are was were be been it its this that these those as "
+    "from into per than then there their they which who what when where how do does did has have had "
+    "such can will shall may must should would could also any all each other".split()
+)
+MAX_WINDOW_CHARS = 700  # what the verifier reads (~128-160 tokens)
+
+
+@dataclass
+class Window:
+    citation: Citation
+    relevance: float  # share of the claim's content (idf-weighted) found in the window
+    retrieval: float  # cosine of the chunk it came from
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+
+
+def select_windows(claim: str, hits: Sequence[SearchHit], page_of, top: int = 3) -> list[Window]:
+    """Best windows for `claim` across the hits, at most one per overlapping region.
+
+    `page_of(doc_id, start, end)` gives the page of a window (None when the document has no pages).
+    """
+    claim_words = content_words(claim)
+    if not claim_words:
+        return []
+    # words rare among the retrieved text weigh more: drug names, numbers, defined terms
+    doc_freq: dict[str, int] = {}
+    sentence_sets = []
+    for hit in hits:
+        sents = []
+        for s, e in split_sentences(hit.chunk.text):
+            words = set(content_words(hit.chunk.text[s:e]))
+            sents.append((s, e, words))
+            for w in words:
+                doc_freq[w] = doc_freq.get(w, 0) + 1
+        sentence_sets.append(sents)
+    n = sum(len(s) for s in sentence_sets) + 1
+    weight = {w: math.log(1 + n / (1 + doc_freq.get(w, 0))) for w in set(claim_words)}
+    total = sum(weight.values()) or 1.0
+
+    candidates: list[Window] = []
+    for hit, sents in zip(hits, sentence_sets, strict=True):
+        c = hit.chunk
+        for i, (s, e, words) in enumerate(sents):
+            spans = [(s, e, words)]
+            if i + 1 < len(sents):
+                s2, e2, w2 = sents[i + 1]
+                if e2 - s <= MAX_WINDOW_CHARS:
+                    spans.append((s, e2, words | w2))
+            for ws, we, wset in spans:
+                covered = sum(weight[w] for w in weight if w in wset)
+                rel = covered / total
+                # a two-sentence window must earn its extra length
+                if (ws, we) != (s, e):
+                    rel -= 0.03
+                if rel <= 0:
+                    continue
+                text = c.text[ws:we]
+                if len(text) > MAX_WINDOW_CHARS:
+                    text = text[:MAX_WINDOW_CHARS]
+                    we = ws + len(text)
+                start, end = c.start + ws, c.start + we
+                candidates.append(Window(
+                    citation=Citation(doc_id=c.doc_id, title=hit.title, page=page_of(c.doc_id, start, end),
+                                      section=c.section, start=start, end=end, quote=text),
+                    relevance=rel + 0.05 * hit.dense, retrieval=hit.dense))
+    candidates.sort(key=lambda w: -w.relevance)
+    chosen: list[Window] = []
+    for w in candidates:
+        if any(_overlaps(w.citation, o.citation) for o in chosen):
+            continue
+        chosen.append(w)
+        if len(chosen) >= top:
+            break
+    return chosen
+
+
+def _overlaps(a: Citation, b: Citation) -> bool:
+    return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end

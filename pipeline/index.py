@@ -1,0 +1,386 @@
+"""A corpus index on disk: FAISS vectors + SQLite metadata + BM25 + a manifest, in versioned
+directories switched atomically, so a crash mid-write leaves the last good index loadable.
+
+indexes/NAME/CURRENT          name of the live version directory (replaced with os.replace)
+indexes/NAME/v-*/manifest.json model, dimension, chunking, per-document hashes and counts
+indexes/NAME/v-*/meta.sqlite   documents (text, pages, sections) and chunks keyed by FAISS id
+indexes/NAME/v-*/vectors.npy   normalised embeddings, row i = FAISS id i
+indexes/NAME/v-*/faiss.index   flat inner product, or HNSW above the size threshold
+indexes/NAME/v-*/bm25/         lexical index over the same chunks
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from pipeline.chunk import ChunkSettings
+from pipeline.schema import Chunk, Document, Span, VeracityError
+
+FORMAT = 1
+CURRENT = "CURRENT"
+
+
+class IndexUnavailable(VeracityError):
+    """Missing, unreadable or incompatible index; the message says how to fix it."""
+
+
+class IndexMismatch(IndexUnavailable):
+    pass
+
+
+@dataclass
+class Manifest:
+    corpus: str
+    model: str
+    dim: int
+    chunking: dict
+    index_type: str
+    documents: dict[str, dict] = field(default_factory=dict)  # doc_id -> sha256, title, domain, chunks
+    sources: list[dict] = field(default_factory=list)  # how it was built, for a re-run without paths
+    failures: list[dict] = field(default_factory=list)
+    created: str = ""
+    version: str = ""
+    format: int = FORMAT
+
+    @property
+    def n_documents(self) -> int:
+        return len(self.documents)
+
+    @property
+    def n_chunks(self) -> int:
+        return sum(d["chunks"] for d in self.documents.values())
+
+
+def corpus_dir(indexes_dir: Path, name: str) -> Path:
+    return indexes_dir / name
+
+
+def current_version(cdir: Path) -> Path | None:
+    try:
+        name = (cdir / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        return None
+    vdir = cdir / name
+    return vdir if (vdir / "manifest.json").exists() else None
+
+
+def read_manifest(vdir: Path) -> Manifest:
+    raw = json.loads((vdir / "manifest.json").read_text())
+    return Manifest(**raw)
+
+
+@contextmanager
+def writer_lock(cdir: Path):
+    """One writer per corpus at a time (another process waits)."""
+    cdir.mkdir(parents=True, exist_ok=True)
+    with open(cdir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class CorpusIndex:
+    """Read side of one index version. Safe to share between threads."""
+
+    def __init__(self, vdir: Path, manifest: Manifest) -> None:
+        self.vdir = vdir
+        self.manifest = manifest
+        self.name = manifest.corpus
+        self.vectors = np.load(vdir / "vectors.npy", mmap_mode="r")
+        self.faiss = faiss.read_index(str(vdir / "faiss.index"))
+        if manifest.index_type == "hnsw":
+            self.faiss.hnsw.efSearch = int(manifest.chunking.get("_ef_search", 96))
+        self._db_path = vdir / "meta.sqlite"
+        self._local_conns: dict[int, sqlite3.Connection] = {}
+        self._pages: dict[str, list[Span]] = {}
+
+    @classmethod
+    def load(cls, indexes_dir: Path, name: str, expect_model: str | None = None,
+             expect_chunking: dict | None = None) -> CorpusIndex:
+        """The live version of corpus NAME; refuses one built with another model or chunking."""
+        vdir = current_version(corpus_dir(indexes_dir, name))
+        if vdir is None:
+            raise IndexUnavailable(f"corpus {name!r} has no index under {indexes_dir}; build it with "
+                              f"`veracity index {name} [PATH ...]`")
+        manifest = read_manifest(vdir)
+        rebuild = f"rebuild it with `veracity index {name} --rebuild`"
+        if manifest.format != FORMAT:
+            raise IndexMismatch(f"index {name!r} has format {manifest.format}, expected {FORMAT}; {rebuild}")
+        if expect_model and manifest.model != expect_model:
+            raise IndexMismatch(f"index {name!r} was built with model {manifest.model}, "
+                                f"this installation uses {expect_model}; {rebuild}")
+        if expect_chunking is not None and _public(manifest.chunking) != _public(expect_chunking):
+            raise IndexMismatch(f"index {name!r} was built with chunking {_public(manifest.chunking)}, "
+                                f"the corpus definition says {_public(expect_chunking)}; {rebuild}")
+        return cls(vdir, manifest)
+
+    # --- metadata -----------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        import threading
+
+        key = threading.get_ident()
+        conn = self._local_conns.get(key)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self._db_path}?mode=ro", uri=True, check_same_thread=False)
+            self._local_conns[key] = conn
+        return conn
+
+    def chunks(self, ids: Sequence[int]) -> list[Chunk]:
+        if not len(ids):
+            return []
+        ids = [int(i) for i in ids]
+        rows = {}
+        for i in range(0, len(ids), 900):
+            part = ids[i:i + 900]
+            q = f"SELECT id, doc_id, start, end, text, pages, section FROM chunks WHERE id IN ({','.join('?' * len(part))})"
+            for r in self._conn().execute(q, part):
+                rows[r[0]] = Chunk(id=r[0], doc_id=r[1], start=r[2], end=r[3], text=r[4],
+                                   pages=json.loads(r[5]), section=r[6])
+        return [rows[i] for i in ids if i in rows]
+
+    def all_chunk_texts(self) -> list[str]:
+        return [r[0] for r in self._conn().execute("SELECT text FROM chunks ORDER BY id")]
+
+    def chunk_ids_for(self, doc_ids: Iterable[str] | None = None, domains: Iterable[str] | None = None) -> np.ndarray:
+        """FAISS ids of the chunks of the given documents and/or domains."""
+        clauses, args = [], []
+        if doc_ids is not None:
+            doc_ids = list(doc_ids)
+            clauses.append(f"c.doc_id IN ({','.join('?' * len(doc_ids))})")
+            args += doc_ids
+        if domains is not None:
+            domains = list(domains)
+            clauses.append(f"d.domain IN ({','.join('?' * len(domains))})")
+            args += domains
+        where = " AND ".join(clauses) or "1"
+        q = f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where} ORDER BY c.id"
+        return np.array([r[0] for r in self._conn().execute(q, args)], dtype=np.int64)
+
+    def document(self, doc_id: str) -> Document | None:
+        r = self._conn().execute(
+            "SELECT doc_id, title, domain, source, sha256, text, pages, sections FROM documents WHERE doc_id = ?",
+            (doc_id,)).fetchone()
+        if r is None:
+            return None
+        return Document(doc_id=r[0], title=r[1], domain=r[2], source=r[3], sha256=r[4], text=r[5],
+                        pages=[Span(**s) for s in json.loads(r[6])],
+                        sections=[Span(**s) for s in json.loads(r[7])])
+
+    def page_at(self, doc_id: str, start: int, end: int) -> int | None:
+        """First page overlapping [start, end) of a paginated document, else None."""
+        spans = self._pages.get(doc_id)
+        if spans is None:
+            row = self._conn().execute("SELECT pages FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+            spans = [Span(**s) for s in json.loads(row[0])] if row else []
+            self._pages[doc_id] = spans
+        for p in spans:
+            if p.start < max(end, start + 1) and p.end > start:
+                return int(p.label)
+        return None
+
+    @cached_property
+    def titles(self) -> dict[str, str]:
+        return {k: v["title"] for k, v in self.manifest.documents.items()}
+
+    # --- search -------------------------------------------------------------------------------
+    def search_vector(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(chunk id, cosine) best first. With `allowed`, exact search over those chunks only."""
+        q = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        if allowed is not None:
+            if not len(allowed):
+                return []
+            sims = np.asarray(self.vectors[allowed] @ q[0])
+            top = np.argsort(-sims)[:k]
+            return [(int(allowed[i]), float(sims[i])) for i in top]
+        if self.faiss.ntotal == 0:
+            return []
+        scores, ids = self.faiss.search(q, min(k, self.faiss.ntotal))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    @cached_property
+    def bm25(self):
+        import bm25s
+
+        return bm25s.BM25.load(str(self.vdir / "bm25"), load_corpus=False, mmap=False)
+
+
+def _public(chunking: dict) -> dict:
+    return {k: v for k, v in chunking.items() if not k.startswith("_")}
+
+
+# --- write side ----------------------------------------------------------------------------------
+
+def build_faiss(vectors: np.ndarray, threshold: int, m: int, ef_construction: int) -> tuple[faiss.Index, str]:
+    """Exact flat inner product up to `threshold` vectors; HNSW (inner product) above it."""
+    dim = vectors.shape[1]
+    if len(vectors) <= threshold:
+        index = faiss.IndexFlatIP(dim)
+        kind = "flat"
+    else:
+        index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+        kind = "hnsw"
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index, kind
+
+
+_TOKEN = re.compile(r"[\u4e00-\u9fff]|[a-z0-9]+(?:[.,/-][a-z0-9]+)*%?")
+_STOPWORDS = frozenset(
+    "a an the of to in on at for by with and or is are was were be been it its this that these those as "
+    "from into per than then there their them they he she we you your our his her which who whom what "
+    "when where how do does did has have had not no nor so such can will shall may must should would could".split()
+)
+
+
+def bm25_tokens(text: str) -> list[str]:
+    """Lower-cased words and numbers kept whole ("12.5", "mg/ml", "1.5%"); CJK characters and
+    their bigrams, since Chinese has no spaces."""
+    out: list[str] = []
+    prev = ""
+    for tok in _TOKEN.findall(text.lower()):
+        if "\u4e00" <= tok <= "\u9fff":
+            out.append(tok)
+            if prev:
+                out.append(prev + tok)
+            prev = tok
+        else:
+            prev = ""
+            if tok not in _STOPWORDS:
+                out.append(tok)
+    return out
+
+
+def write_version(cdir: Path, manifest: Manifest, documents: list[Document], chunks: list[Chunk],
+                  vectors: np.ndarray, threshold: int, hnsw_m: int, hnsw_ef_construction: int,
+                  hnsw_ef_search: int, keep: int = 2) -> Path:
+    """Write a complete new version beside the live one, then switch CURRENT to it atomically."""
+    import bm25s
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    vdir = cdir / f"v-{stamp}-{os.getpid()}"
+    tmp = cdir / f".tmp-{vdir.name}"
+    tmp.mkdir(parents=True)
+    try:
+        _write_sqlite(tmp / "meta.sqlite", documents, chunks)
+        np.save(tmp / "vectors.npy", vectors.astype(np.float32, copy=False))
+        index, kind = build_faiss(vectors, threshold, hnsw_m, hnsw_ef_construction)
+        faiss.write_index(index, str(tmp / "faiss.index"))
+        retriever = bm25s.BM25()
+        retriever.index([bm25_tokens(c.text) or ["\u2205"] for c in chunks] or [["\u2205"]],
+                        show_progress=False)
+        retriever.save(str(tmp / "bm25"))
+        manifest.index_type = kind
+        manifest.chunking = manifest.chunking | {"_ef_search": hnsw_ef_search}
+        manifest.created = datetime.now(UTC).isoformat(timespec="seconds")
+        manifest.version = vdir.name
+        (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=1))
+        _fsync_tree(tmp)
+        os.rename(tmp, vdir)
+        pointer = cdir / f".{CURRENT}.tmp"
+        with open(pointer, "w") as fh:
+            fh.write(vdir.name)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(pointer, cdir / CURRENT)
+        _fsync_dir(cdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _prune(cdir, vdir.name, keep)
+    return vdir
+
+
+def _write_sqlite(path: Path, documents: list[Document], chunks: list[Chunk]) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(
+            """
+            CREATE TABLE documents (doc_id TEXT PRIMARY KEY, title TEXT, domain TEXT, source TEXT,
+                                    sha256 TEXT, text TEXT, pages TEXT, sections TEXT);
+            CREATE TABLE chunks (id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, end INTEGER,
+                                 text TEXT, pages TEXT, section TEXT);
+            CREATE INDEX chunks_doc ON chunks(doc_id);
+            """
+        )
+        conn.executemany(
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
+            [(d.doc_id, d.title, d.domain, d.source, d.sha256, d.text,
+              json.dumps([asdict(s) for s in d.pages]), json.dumps([asdict(s) for s in d.sections]))
+             for d in documents])
+        conn.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
+            [(c.id, c.doc_id, c.start, c.end, c.text, json.dumps(c.pages), c.section) for c in chunks])
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            fd = os.open(os.path.join(dirpath, f), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune(cdir: Path, live: str, keep: int) -> None:
+    """Drop old versions (readers that still hold one keep their open files) and stale temp dirs."""
+    versions = sorted((p for p in cdir.glob("v-*") if p.is_dir() and p.name != live), key=lambda p: p.name)
+    for old in versions[: max(0, len(versions) - (keep - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+    for tmp in cdir.glob(".tmp-v-*"):
+        if time.time() - tmp.stat().st_mtime > 3600:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_previous(vdir: Path | None) -> tuple[Manifest | None, dict[str, Document], dict[str, list[Chunk]], np.ndarray | None]:
+    """Everything of the live version needed to reuse unchanged documents without re-embedding."""
+    if vdir is None:
+        return None, {}, {}, None
+    manifest = read_manifest(vdir)
+    idx = CorpusIndex(vdir, manifest)
+    conn = idx._conn()
+    docs = {}
+    for r in conn.execute("SELECT doc_id, title, domain, source, sha256, text, pages, sections FROM documents"):
+        docs[r[0]] = Document(doc_id=r[0], title=r[1], domain=r[2], source=r[3], sha256=r[4], text=r[5],
+                              pages=[Span(**s) for s in json.loads(r[6])],
+                              sections=[Span(**s) for s in json.loads(r[7])])
+    chunks: dict[str, list[Chunk]] = {}
+    for r in conn.execute("SELECT id, doc_id, start, end, text, pages, section FROM chunks ORDER BY id"):
+        chunks.setdefault(r[1], []).append(Chunk(id=r[0], doc_id=r[1], start=r[2], end=r[3], text=r[4],
+                                                 pages=json.loads(r[5]), section=r[6]))
+    conn.close()
+    return manifest, docs, chunks, np.asarray(idx.vectors)
+
+
+def chunking_key(settings: ChunkSettings) -> dict:
+    return settings.to_dict()

