@@ -15,7 +15,8 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, FastAPI, Path, Query, Request, Security
+from fastapi import Depends, FastAPI, Path, Request, Security
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
@@ -60,15 +61,28 @@ def _default_engine(settings: ApiSettings):
 
 def _err(status: int, description: str, *examples: tuple[str, str, str | None]) -> dict:
     ex = {code: {"value": error_example(code, msg, field)} for code, msg, field in examples}
-    return {status: {"model": ErrorBody, "description": description, "content": {"application/json": {"examples": ex}}}}
+    return {
+        status: {
+            "model": ErrorBody,
+            "description": description,
+            "content": {"application/json": {"examples": ex}},
+        }
+    }
 
 
-AUTH_ERRORS = _err(401, "Missing or unknown API key", ("unauthorized", "missing or unknown API key (X-API-Key)", None))
-CORPUS_404 = _err(404, "Unknown corpus, or one this key may not read", ("corpus_not_found", "no corpus 'acme'", "corpus"))
-UNAVAILABLE = _err(503, "Models or the index could not be loaded; sentences are never reported as supported",
-                   ("index_unavailable", "corpus 'sample' has no index; build it with `veracity index sample`", None),
-                   ("models_unavailable", "the verification models are not loaded", None),
-                   ("overloaded", "too many verifications waiting; retry shortly", None))
+AUTH_ERRORS = _err(
+    401, "Missing or unknown API key", ("unauthorized", "missing or unknown API key (X-API-Key)", None)
+)
+CORPUS_404 = _err(
+    404, "Unknown corpus, or one this key may not read", ("corpus_not_found", "no corpus 'acme'", "corpus")
+)
+UNAVAILABLE = _err(
+    503,
+    "Models or the index could not be loaded; sentences are never reported as supported",
+    ("index_unavailable", "corpus 'sample' has no index; build it with `veracity index sample`", None),
+    ("models_unavailable", "the verification models are not loaded", None),
+    ("overloaded", "too many verifications waiting; retry shortly", None),
+)
 
 
 def _first_error(group: BaseExceptionGroup) -> BaseException:
@@ -97,16 +111,21 @@ class AppState:
         self.pending = 0
         self._load_lock = threading.Lock()
         self._last_load = 0.0
+        self._last_engine_try = 0.0
 
     # --- start-up ---------------------------------------------------------------------------------
     def load(self, force: bool = True) -> None:
         """Load the models and open the default corpora; what fails is reported by /readyz (and
-        retried by it at most every 5 s)."""
+        retried by it: corpora at most every 5 s, the models at most every 60 s)."""
         with self._load_lock:
-            if not force and time.monotonic() - self._last_load < 5:
+            now = time.monotonic()
+            if not force and now - self._last_load < 5:
                 return
-            self._last_load = time.monotonic()
+            self._last_load = now
             if self.engine is None:
+                if not force and now - self._last_engine_try < 60:
+                    return
+                self._last_engine_try = now
                 t0 = time.perf_counter()
                 try:
                     self.engine = self.engine_factory(self.settings)
@@ -132,8 +151,11 @@ class AppState:
 
     def _warm_up(self) -> None:
         try:
-            self.engine.verify("The notice period is ninety days.",
-                               contexts=["The notice period is ninety (90) days."], timeout_s=30)
+            self.engine.verify(
+                "The notice period is ninety days.",
+                contexts=["The notice period is ninety (90) days."],
+                timeout_s=30,
+            )
         except Exception:  # noqa: BLE001 - a warm-up failure shows up on the first real request
             log.exception("warm-up verification failed")
 
@@ -152,11 +174,19 @@ class AppState:
     # --- verification ------------------------------------------------------------------------------
     async def verify(self, req: VerifyRequest, t0: float) -> dict:
         if self.engine is None:
-            raise ApiError(503, "models_unavailable", "the verification models are not loaded: "
-                           f"{self.engine_error or 'still loading'}", headers={"Retry-After": "10"})
+            raise ApiError(
+                503,
+                "models_unavailable",
+                f"the verification models are not loaded: {self.engine_error or 'still loading'}",
+                headers={"Retry-After": "10"},
+            )
         if self.pending >= self.settings.max_pending:
-            raise ApiError(503, "overloaded", f"{self.pending} verifications are running or waiting; retry shortly",
-                           headers={"Retry-After": "1"})
+            raise ApiError(
+                503,
+                "overloaded",
+                f"{self.pending} verifications are running or waiting; retry shortly",
+                headers={"Retry-After": "1"},
+            )
         self.pending += 1
         self.metrics.verify_inflight.inc()
         try:
@@ -169,13 +199,24 @@ class AppState:
         started = time.perf_counter()
         budget = self.settings.request_timeout_s - (started - t0)
         if budget <= 0:
-            raise ApiError(503, "timeout", f"the request waited {started - t0:.1f} s for a free worker, longer "
-                           f"than the {self.settings.request_timeout_s:g} s limit; retry shortly",
-                           headers={"Retry-After": "1"})
+            raise ApiError(
+                503,
+                "timeout",
+                f"the request waited {started - t0:.1f} s for a free worker, longer "
+                f"than the {self.settings.request_timeout_s:g} s limit; retry shortly",
+                headers={"Retry-After": "1"},
+            )
         try:
-            result = self.engine.verify(req.answer, corpus=req.corpus, contexts=req.contexts,
-                                        question=req.question, doc_ids=req.doc_ids, domains=req.domains,
-                                        mode=req.mode, timeout_s=budget)
+            result = self.engine.verify(
+                req.answer,
+                corpus=req.corpus,
+                contexts=req.contexts,
+                question=req.question,
+                doc_ids=req.doc_ids,
+                domains=req.domains,
+                mode=req.mode,
+                timeout_s=budget,
+            )
         except CorpusError as exc:
             if "unknown corpus" in str(exc):
                 raise errors.not_found("corpus", req.corpus or "") from exc
@@ -184,8 +225,12 @@ class AppState:
             raise
         except Exception as exc:  # a model or index failure: 503, never a verdict
             log.exception("verification failed")
-            raise ApiError(503, "engine_error", f"verification failed: {type(exc).__name__}: {exc}",
-                           headers={"Retry-After": "5"}) from exc
+            raise ApiError(
+                503,
+                "engine_error",
+                f"verification failed: {type(exc).__name__}: {exc}",
+                headers={"Retry-After": "5"},
+            ) from exc
         out = result.to_dict()
         out["timings_ms"]["queue"] = round((started - t0) * 1000, 2)
         out["timings_ms"]["request"] = round((time.perf_counter() - t0) * 1000, 2)
@@ -197,23 +242,68 @@ class AppState:
     def check_limits(self, req: VerifyRequest, prefix: str = "") -> None:
         s = self.settings
         if len(req.answer) > s.max_answer_chars:
-            raise ApiError(413, "answer_too_large", f"the answer has {len(req.answer)} characters; the limit is "
-                           f"{s.max_answer_chars}", f"{prefix}answer")
+            raise ApiError(
+                413,
+                "answer_too_large",
+                f"the answer has {len(req.answer)} characters; the limit is {s.max_answer_chars}",
+                f"{prefix}answer",
+            )
         if req.question and len(req.question) > s.max_question_chars:
-            raise ApiError(413, "question_too_large", f"the question has {len(req.question)} characters; the "
-                           f"limit is {s.max_question_chars}", f"{prefix}question")
+            raise ApiError(
+                413,
+                "question_too_large",
+                f"the question has {len(req.question)} characters; the limit is {s.max_question_chars}",
+                f"{prefix}question",
+            )
         if req.contexts is not None:
             if len(req.contexts) > s.max_contexts:
-                raise ApiError(413, "too_many_contexts", f"{len(req.contexts)} context passages; the limit is "
-                               f"{s.max_contexts}", f"{prefix}contexts")
+                raise ApiError(
+                    413,
+                    "too_many_contexts",
+                    f"{len(req.contexts)} context passages; the limit is {s.max_contexts}",
+                    f"{prefix}contexts",
+                )
             total = sum(len(c) for c in req.contexts)
             if total > s.max_context_chars:
-                raise ApiError(413, "contexts_too_large", f"the context passages have {total} characters; the "
-                               f"limit is {s.max_context_chars}", f"{prefix}contexts")
+                raise ApiError(
+                    413,
+                    "contexts_too_large",
+                    f"the context passages have {total} characters; the limit is {s.max_context_chars}",
+                    f"{prefix}contexts",
+                )
 
 
-def create_app(settings: ApiSettings | None = None, *, engine: Any | None = None,
-               engine_factory: EngineFactory | None = None) -> FastAPI:
+api_key_header = APIKeyHeader(name=HEADER, auto_error=False, description="Your Veracity API key")
+
+
+def principal(request: Request, key: Annotated[str | None, Security(api_key_header)] = None) -> Principal:
+    """The caller's key (X-API-Key, or `Authorization: Bearer`); 401 when missing or unknown."""
+    if key is None:
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            key = auth[7:].strip()
+    p = request.app.state.veracity.keys.authenticate(key)
+    if p is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            f"missing or unknown API key (send it in the {HEADER} header)",
+            headers={"WWW-Authenticate": f'ApiKey header="{HEADER}"'},
+        )
+    request.state.key = p.key_id
+    return p
+
+
+Auth = Annotated[Principal, Depends(principal)]
+CorpusName = Annotated[str, Path(pattern=CORPUS_PATTERN, description="Corpus name", examples=["sample"])]
+
+
+def create_app(
+    settings: ApiSettings | None = None,
+    *,
+    engine: Any | None = None,
+    engine_factory: EngineFactory | None = None,
+) -> FastAPI:
     """The app. `engine` (already loaded) or `engine_factory` replace the default Engine(settings)."""
     settings = settings or ApiSettings()
     state = AppState(settings, engine, engine_factory or _default_engine)
@@ -231,30 +321,39 @@ def create_app(settings: ApiSettings | None = None, *, engine: Any | None = None
         version="1.0.0",
         summary="Checks every factual sentence of an LLM answer against your own authoritative documents.",
         description="Send an answer and a corpus (or the context passages the LLM was given); get a verdict, "
-                    "reason and citations for every sentence, plus the answer rendered for display. "
-                    f"Authenticate with the `{HEADER}` header.",
+        "reason and citations for every sentence, plus the answer rendered for display. "
+        f"Authenticate with the `{HEADER}` header.",
         lifespan=lifespan,
     )
     app.state.veracity = state
+
+    def openapi() -> dict:
+        """The generated schema, with the size limits of this deployment filled in."""
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            props = spec["components"]["schemas"]["VerifyRequest"]["properties"]
+            props["answer"]["maxLength"] = settings.max_answer_chars
+            for option in props["question"].get("anyOf", [props["question"]]):
+                if option.get("type") == "string":
+                    option["maxLength"] = settings.max_question_chars
+            for option in props["contexts"].get("anyOf", [props["contexts"]]):
+                if option.get("type") == "array":
+                    option["maxItems"] = settings.max_contexts
+            spec["components"]["schemas"]["BatchRequest"]["properties"]["items"]["maxItems"] = (
+                settings.max_batch
+            )
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi
     errors.install(app)
     app.add_middleware(RequestMiddleware, state=state)
-
-    api_key_header = APIKeyHeader(name=HEADER, auto_error=False, description="Your Veracity API key")
-
-    def principal(request: Request, key: Annotated[str | None, Security(api_key_header)] = None) -> Principal:
-        if key is None:
-            auth = request.headers.get("authorization", "")
-            if auth.lower().startswith("bearer "):
-                key = auth[7:].strip()
-        p = state.keys.authenticate(key)
-        if p is None:
-            raise ApiError(401, "unauthorized", f"missing or unknown API key (send it in the {HEADER} header)",
-                           headers={"WWW-Authenticate": f'ApiKey header="{HEADER}"'})
-        request.state.key = p.key_id
-        return p
-
-    Auth = Annotated[Principal, Depends(principal)]
-    CorpusName = Annotated[str, Path(pattern=CORPUS_PATTERN, description="Corpus name", examples=["sample"])]
 
     def readable(p: Principal, name: str | None, field: str = "corpus") -> None:
         if name is not None and not p.can_read(name):
@@ -266,14 +365,28 @@ def create_app(settings: ApiSettings | None = None, *, engine: Any | None = None
             raise ApiError(403, "forbidden", f"this API key may read but not change corpus {name!r}")
 
     # --- verify ----------------------------------------------------------------------------------
-    @app.post("/v1/verify", response_model=VerifyResponse, tags=["verify"],
-              summary="Verify every sentence of one answer",
-              responses={**AUTH_ERRORS, **CORPUS_404, **UNAVAILABLE,
-                         **_err(413, "Answer (or contexts) over the size limit",
-                                ("answer_too_large", "the answer has 25000 characters; the limit is 20000", "answer")),
-                         **_err(422, "Invalid body; `field` names the offending field",
-                                ("invalid_request", "corpus: give exactly one of `corpus` or `contexts`", "corpus"),
-                                ("empty_answer", "answer: the answer is empty", "answer"))})
+    @app.post(
+        "/v1/verify",
+        response_model=VerifyResponse,
+        tags=["verify"],
+        summary="Verify every sentence of one answer",
+        responses={
+            **AUTH_ERRORS,
+            **CORPUS_404,
+            **UNAVAILABLE,
+            **_err(
+                413,
+                "Answer (or contexts) over the size limit",
+                ("answer_too_large", "the answer has 25000 characters; the limit is 20000", "answer"),
+            ),
+            **_err(
+                422,
+                "Invalid body; `field` names the offending field",
+                ("invalid_request", "corpus: give exactly one of `corpus` or `contexts`", "corpus"),
+                ("empty_answer", "answer: the answer is empty", "answer"),
+            ),
+        },
+    )
     async def verify(req: VerifyRequest, request: Request, p: Auth) -> dict:
         t0 = time.perf_counter()
         state.check_limits(req)
@@ -286,18 +399,34 @@ def create_app(settings: ApiSettings | None = None, *, engine: Any | None = None
         request.state.counts = out["summary"]["counts"]
         return out
 
-    @app.post("/v1/verify/batch", response_model=BatchResponse, tags=["verify"],
-              summary="Verify several answers; results in the same order",
-              responses={**AUTH_ERRORS, **CORPUS_404, **UNAVAILABLE,
-                         **_err(413, "Too many items, or an item over a size limit",
-                                ("batch_too_large", "17 items; the limit is 16", "items")),
-                         **_err(422, "Invalid body", ("invalid_request", "items[0].answer: Field required",
-                                                      "items[0].answer"))})
+    @app.post(
+        "/v1/verify/batch",
+        response_model=BatchResponse,
+        tags=["verify"],
+        summary="Verify several answers; results in the same order",
+        responses={
+            **AUTH_ERRORS,
+            **CORPUS_404,
+            **UNAVAILABLE,
+            **_err(
+                413,
+                "Too many items, or an item over a size limit",
+                ("batch_too_large", "17 items; the limit is 16", "items"),
+            ),
+            **_err(
+                422, "Invalid body", ("invalid_request", "items[0].answer: Field required", "items[0].answer")
+            ),
+        },
+    )
     async def verify_batch(batch: BatchRequest, request: Request, p: Auth) -> dict:
         t0 = time.perf_counter()
         if len(batch.items) > settings.max_batch:
-            raise ApiError(413, "batch_too_large", f"{len(batch.items)} items; the limit is {settings.max_batch}",
-                           "items")
+            raise ApiError(
+                413,
+                "batch_too_large",
+                f"{len(batch.items)} items; the limit is {settings.max_batch}",
+                "items",
+            )
         for i, item in enumerate(batch.items):
             state.check_limits(item, f"items[{i}].")
             readable(p, item.corpus, f"items[{i}].corpus")
@@ -330,14 +459,23 @@ def create_app(settings: ApiSettings | None = None, *, engine: Any | None = None
                 out.append(row | {"uploaded_documents": len(docs.uploaded_files(row["name"], settings))})
         return out
 
-    @app.get("/v1/corpora", response_model=CorpusList, tags=["corpora"],
-             summary="Corpora this key may read, with document counts, model and last update",
-             responses={**AUTH_ERRORS})
+    @app.get(
+        "/v1/corpora",
+        response_model=CorpusList,
+        tags=["corpora"],
+        summary="Corpora this key may read, with document counts, model and last update",
+        responses={**AUTH_ERRORS},
+    )
     async def corpora(p: Auth) -> dict:
         return {"corpora": await run_in_threadpool(_rows, p)}
 
-    @app.get("/v1/corpora/{name}", response_model=CorpusInfo, tags=["corpora"], summary="One corpus",
-             responses={**AUTH_ERRORS, **CORPUS_404})
+    @app.get(
+        "/v1/corpora/{name}",
+        response_model=CorpusInfo,
+        tags=["corpora"],
+        summary="One corpus",
+        responses={**AUTH_ERRORS, **CORPUS_404},
+    )
     async def corpus(name: CorpusName, request: Request, p: Auth) -> dict:
         readable(p, name)
         request.state.corpus = name
@@ -346,42 +484,93 @@ def create_app(settings: ApiSettings | None = None, *, engine: Any | None = None
                 return row
         raise ApiError(404, "corpus_not_found", f"no corpus {name!r}", "corpus")
 
-    @app.post("/v1/corpora/{name}/documents", status_code=202, response_model=JobInfo, tags=["corpora"],
-              summary="Upload documents (PDF, TXT, MD, SPL XML, openFDA JSON); indexed by a background job",
-              description="multipart/form-data with one or more `files` parts. Each file is stored under "
-                          "HOME/uploads/NAME/ (file name sanitised; it becomes the doc_id), checked and then "
-                          "indexed incrementally. A name with no corpus yet creates one from the uploads "
-                          "(needs write access to that name). Poll `GET /v1/jobs/{id}`.",
-              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                  "type": "object", "required": ["files"],
-                  "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                                 "domain": {"type": "string", "description": "domain of a new corpus",
-                                            "example": "contracts"}}}}}}},
-              responses={**AUTH_ERRORS, **CORPUS_404,
-                         **_err(403, "The key may read but not write this corpus",
-                                ("forbidden", "this API key may read but not change corpus 'sample'", None)),
-                         **_err(413, "A file over the upload limit",
-                                ("upload_too_large", "file is larger than the upload limit of 26214400 bytes", "files")),
-                         **_err(415, "Not a PDF, TXT, MD, XML or JSON file",
-                                ("unsupported_media_type", "unsupported file type .docx for 'a.docx'", "files"))})
+    @app.post(
+        "/v1/corpora/{name}/documents",
+        status_code=202,
+        response_model=JobInfo,
+        tags=["corpora"],
+        summary="Upload documents (PDF, TXT, MD, SPL XML, openFDA JSON); indexed by a background job",
+        description="multipart/form-data with one or more `files` parts. Each file is stored under "
+        "HOME/uploads/NAME/ (file name sanitised; it becomes the doc_id), checked and then "
+        "indexed incrementally. A name with no corpus yet creates one from the uploads "
+        "(needs write access to that name). Poll `GET /v1/jobs/{id}`.",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["files"],
+                            "properties": {
+                                "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                                "domain": {
+                                    "type": "string",
+                                    "description": "domain of a new corpus",
+                                    "example": "contracts",
+                                },
+                            },
+                        }
+                    }
+                },
+            }
+        },
+        responses={
+            **AUTH_ERRORS,
+            **CORPUS_404,
+            **_err(
+                403,
+                "The key may read but not write this corpus",
+                ("forbidden", "this API key may read but not change corpus 'sample'", None),
+            ),
+            **_err(
+                413,
+                "A file over the upload limit",
+                ("upload_too_large", "file is larger than the upload limit of 26214400 bytes", "files"),
+            ),
+            **_err(
+                415,
+                "Not a PDF, TXT, MD, XML or JSON file",
+                ("unsupported_media_type", "unsupported file type .docx for 'a.docx'", "files"),
+            ),
+        },
+    )
     async def upload(name: CorpusName, request: Request, p: Auth) -> JSONResponse:
         writable(p, name)
         request.state.corpus = name
         received, batch = await receive_upload(request, settings, name)
         domain = received.fields.get("domain") or None
         job = state.jobs.submit_upload(name, received.staged, batch, domain)
-        return JSONResponse(JobInfo(**job).model_dump(), status_code=202,
-                            headers={"Location": f"/v1/jobs/{job['id']}"})
+        return JSONResponse(
+            JobInfo(**job).model_dump(), status_code=202, headers={"Location": f"/v1/jobs/{job['id']}"}
+        )
 
-    @app.delete("/v1/corpora/{name}/documents/{doc_id:path}", status_code=202, response_model=JobInfo,
-                tags=["corpora"], summary="Remove an uploaded document (the corpus is re-indexed by a job)",
-                responses={**AUTH_ERRORS,
-                           **_err(404, "Unknown corpus or document",
-                                  ("document_not_found", "no document 'x.pdf' in corpus 'sample'", "doc_id")),
-                           **_err(409, "The document comes from the corpus definition, not from an upload",
-                                  ("document_not_deletable", "document 'northwind-msa.md' comes from the definition "
-                                   "of corpus 'sample', not from an upload; remove it from the corpus's sources "
-                                   "instead", "doc_id"))})
+    @app.delete(
+        "/v1/corpora/{name}/documents/{doc_id:path}",
+        status_code=202,
+        response_model=JobInfo,
+        tags=["corpora"],
+        summary="Remove an uploaded document (the corpus is re-indexed by a job)",
+        responses={
+            **AUTH_ERRORS,
+            **_err(
+                404,
+                "Unknown corpus or document",
+                ("document_not_found", "no document 'x.pdf' in corpus 'sample'", "doc_id"),
+            ),
+            **_err(
+                409,
+                "The document comes from the corpus definition, not from an upload",
+                (
+                    "document_not_deletable",
+                    "document 'northwind-msa.md' comes from the definition "
+                    "of corpus 'sample', not from an upload; remove it from the corpus's sources "
+                    "instead",
+                    "doc_id",
+                ),
+            ),
+        },
+    )
     async def delete_document(name: CorpusName, doc_id: str, request: Request, p: Auth) -> JSONResponse:
         writable(p, name)
         request.state.corpus = name
@@ -389,14 +578,27 @@ def create_app(settings: ApiSettings | None = None, *, engine: Any | None = None
             raise ApiError(404, "corpus_not_found", f"no corpus {name!r}", "corpus")
         file, removed = await run_in_threadpool(docs.resolve_upload, name, doc_id, settings)
         job = state.jobs.submit_delete(name, file, removed)
-        return JSONResponse(JobInfo(**job).model_dump(), status_code=202,
-                            headers={"Location": f"/v1/jobs/{job['id']}"})
+        return JSONResponse(
+            JobInfo(**job).model_dump(), status_code=202, headers={"Location": f"/v1/jobs/{job['id']}"}
+        )
 
-    @app.get("/v1/jobs/{job_id}", response_model=JobInfo, tags=["corpora"],
-             summary="Status, progress, per-file failures and result of an indexing job",
-             responses={**AUTH_ERRORS, **_err(404, "Unknown job (or one of a corpus this key may not read)",
-                                              ("job_not_found", "no job '3f2b9c1e'", None))})
-    async def job(job_id: Annotated[str, Path(examples=["3f2b9c1e7d4a4e0f9b8a6c5d4e3f2a1b"])], p: Auth) -> dict:
+    @app.get(
+        "/v1/jobs/{job_id}",
+        response_model=JobInfo,
+        tags=["corpora"],
+        summary="Status, progress, per-file failures and result of an indexing job",
+        responses={
+            **AUTH_ERRORS,
+            **_err(
+                404,
+                "Unknown job (or one of a corpus this key may not read)",
+                ("job_not_found", "no job '3f2b9c1e'", None),
+            ),
+        },
+    )
+    async def job(
+        job_id: Annotated[str, Path(examples=["3f2b9c1e7d4a4e0f9b8a6c5d4e3f2a1b"])], p: Auth
+    ) -> dict:
         found = await run_in_threadpool(state.jobs.get, job_id)
         if found is None or not p.can_read(found["corpus"]):
             raise ApiError(404, "job_not_found", f"no job {job_id!r}")
@@ -407,9 +609,13 @@ def create_app(settings: ApiSettings | None = None, *, engine: Any | None = None
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", response_model=Readiness, tags=["operations"],
-             summary="Models and default indexes loaded (503 until they are)",
-             responses={503: {"model": Readiness, "description": "Not ready yet"}})
+    @app.get(
+        "/readyz",
+        response_model=Readiness,
+        tags=["operations"],
+        summary="Models and default indexes loaded (503 until they are)",
+        responses={503: {"model": Readiness, "description": "Not ready yet"}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         if not state.ready():
             await run_in_threadpool(state.load, False)
@@ -422,24 +628,53 @@ def create_app(settings: ApiSettings | None = None, *, engine: Any | None = None
         who = state.keys.authenticate(key)
         if not (who and who.reads_all):
             problems = ["details need a key that may read every corpus"] if problems else []
-        body = Readiness(status="ready" if ready else "not_ready", models=state.engine is not None,
-                         corpora_loaded=len(state.loaded_corpora & set(settings.serve_corpora)),
-                         corpora_expected=len(settings.serve_corpora), problems=problems)
+        body = Readiness(
+            status="ready" if ready else "not_ready",
+            models=state.engine is not None,
+            corpora_loaded=len(state.loaded_corpora & set(settings.serve_corpora)),
+            corpora_expected=len(settings.serve_corpora),
+            problems=problems,
+        )
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
-             response_class=Response,
-             responses={200: {"content": {"text/plain": {"example": "veracity_http_requests_total{method=\"POST\","
-                                                                    "route=\"/v1/verify\",status=\"200\"} 42.0\n"}}},
-                        **AUTH_ERRORS, **_err(403, "Needs a key that may read every corpus",
-                                              ("forbidden", "/metrics needs a key that may read '*'", None))})
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {
+                    "text/plain": {
+                        "example": 'veracity_http_requests_total{method="POST",'
+                        'route="/v1/verify",status="200"} 42.0\n'
+                    }
+                }
+            },
+            **AUTH_ERRORS,
+            **_err(
+                403,
+                "Needs a key that may read every corpus",
+                ("forbidden", "/metrics needs a key that may read '*'", None),
+            ),
+        },
+    )
     async def metrics(request: Request) -> Response:
         if not (settings.metrics_public or state.keys.disabled):
             p = principal(request, request.headers.get(HEADER))
             if not p.reads_all:
-                raise ApiError(403, "forbidden", "/metrics needs a key that may read '*' "
-                                                 "(or set VERACITY_METRICS_PUBLIC=1)")
+                raise ApiError(
+                    403,
+                    "forbidden",
+                    "/metrics needs a key that may read '*' (or set VERACITY_METRICS_PUBLIC=1)",
+                )
         data = await run_in_threadpool(state.metrics.render)
         return Response(data, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # --- review UI (issue 7; api/ui, mounted by the UI's author) ---------------------------------
+    from api.ui import build_ui_router
+
+    app.include_router(build_ui_router(settings), prefix="/ui")
+    # --- end review UI ---------------------------------------------------------------------------
 
     return app

@@ -48,17 +48,22 @@ class KeyStore:
             if key.startswith("sha256:"):
                 d = key.removeprefix("sha256:").strip().lower()
                 if len(d) != 64 or any(c not in "0123456789abcdef" for c in d):
-                    raise ConfigError(f"API key {policy.name or key[:14]!r}: sha256 digest must be 64 hex digits")
+                    raise ConfigError(
+                        f"API key {policy.name or key[:14]!r}: sha256 digest must be 64 hex digits"
+                    )
             else:
                 if len(key) < 8:
                     raise ConfigError(f"API key {policy.name or '(unnamed)'!r} is shorter than 8 characters")
                 d = digest(key)
-            self._by_digest[d] = Principal(policy.name or f"key-{d[:8]}", frozenset(policy.read),
-                                           frozenset(policy.write))
+            self._by_digest[d] = Principal(
+                policy.name or f"key-{d[:8]}", frozenset(policy.read), frozenset(policy.write)
+            )
         if not disabled and not self._by_digest:
-            raise ConfigError("API authentication is enabled but no API keys are configured: set "
-                              "VERACITY_API_KEYS='{\"<key>\": {\"read\": [\"sample\"], \"write\": []}}' or "
-                              "VERACITY_API_KEYS_FILE=keys.toml, or run on 127.0.0.1 with --no-auth")
+            raise ConfigError(
+                "API authentication is enabled but no API keys are configured: set "
+                'VERACITY_API_KEYS=\'{"<key>": {"read": ["sample"], "write": []}}\' or '
+                "VERACITY_API_KEYS_FILE=keys.toml, or run on 127.0.0.1 with --no-auth"
+            )
 
     def __len__(self) -> int:
         return len(self._by_digest)

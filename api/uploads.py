@@ -74,7 +74,9 @@ class _Receiver:
         writer = docs.UploadWriter(self.settings, self.corpus, fname, self.max_bytes, self.batch)
         if writer.filename in self._names:
             writer.abort()
-            raise ApiError(422, "duplicate_file", f"two files named {writer.filename!r} in one upload", "files")
+            raise ApiError(
+                422, "duplicate_file", f"two files named {writer.filename!r} in one upload", "files"
+            )
         self._names.add(writer.filename)
         self._writer = writer
 
@@ -102,18 +104,35 @@ async def receive_upload(request: Request, settings, corpus: str) -> tuple[Recei
     """Stage the files of a multipart upload; returns them and the staging batch id."""
     ctype, opts = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not opts.get(b"boundary"):
-        raise ApiError(415, "unsupported_media_type",
-                       "upload documents as multipart/form-data with one or more `files` parts")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "upload documents as multipart/form-data with one or more `files` parts",
+        )
     limit = settings.max_upload_bytes * settings.max_upload_files + 1024 * 1024
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
-        raise ApiError(413, "upload_too_large", f"request body of {length} bytes exceeds the upload limit "
-                       f"({settings.max_upload_bytes} bytes per file, {settings.max_upload_files} files)", "files")
+        raise ApiError(
+            413,
+            "upload_too_large",
+            f"request body of {length} bytes exceeds the upload limit "
+            f"({settings.max_upload_bytes} bytes per file, {settings.max_upload_files} files)",
+            "files",
+        )
     batch = docs.new_batch_id()
     rx = _Receiver(settings, corpus, batch, settings.max_upload_bytes, settings.max_upload_files)
-    callbacks = {name: getattr(rx, name) for name in (
-        "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
-        "on_part_data", "on_part_end")}
+    callbacks = {
+        name: getattr(rx, name)
+        for name in (
+            "on_part_begin",
+            "on_header_field",
+            "on_header_value",
+            "on_header_end",
+            "on_headers_finished",
+            "on_part_data",
+            "on_part_end",
+        )
+    }
     parser = MultipartParser(opts[b"boundary"], callbacks, max_size=limit)
     try:
         async for chunk in request.stream():
@@ -132,5 +151,7 @@ async def receive_upload(request: Request, settings, corpus: str) -> tuple[Recei
         raise
     if not rx.out.staged:
         docs.discard_batch(settings, corpus, batch)
-        raise ApiError(422, "no_files", "the upload holds no file parts (use the form field `files`)", "files")
+        raise ApiError(
+            422, "no_files", "the upload holds no file parts (use the form field `files`)", "files"
+        )
     return rx.out, batch

@@ -29,18 +29,26 @@ def corpus_config(name: str, settings: Settings, paths: list[str] | None = None)
     if config is None and vdir is not None:
         m = read_manifest(vdir)
         base = m.sources[0]["base_dir"] if m.sources else "."
-        config = config_from_dict({"sources": [{"path": s["path"], "domain": s["domain"]} for s in m.sources],
-                                   "chunking": {k: v for k, v in m.chunking.items()
-                                                if not k.startswith("_") and k != "separators"}},
-                                  name=name, base_dir=Path(base))
+        config = config_from_dict(
+            {
+                "sources": [{"path": s["path"], "domain": s["domain"]} for s in m.sources],
+                "chunking": {
+                    k: v for k, v in m.chunking.items() if not k.startswith("_") and k != "separators"
+                },
+            },
+            name=name,
+            base_dir=Path(base),
+        )
     if paths:
         domain = config.domain if config else "general"
         config = config or CorpusConfig(name=name, domain=domain)
         config.sources = [Source(str(Path(p).resolve()), domain) for p in paths]
         config.base_dir = Path.cwd()
     if config is None:
-        raise CorpusError(f"unknown corpus {name!r}: no {settings.corpora_dir / (name + '.toml')} and no index; "
-                          f"give paths: `veracity index {name} PATH ...`")
+        raise CorpusError(
+            f"unknown corpus {name!r}: no {settings.corpora_dir / (name + '.toml')} and no index; "
+            f"give paths: `veracity index {name} PATH ...`"
+        )
     return config
 
 
@@ -48,8 +56,9 @@ def open_index(name: str, settings: Settings) -> CorpusIndex:
     """The live index of corpus NAME, checked against this installation's model and the chunking
     its definition asks for."""
     config = corpus_config(name, settings)
-    return CorpusIndex.load(settings.indexes_dir, name, expect_model=model_id(),
-                            expect_chunking=config.chunking.to_dict())
+    return CorpusIndex.load(
+        settings.indexes_dir, name, expect_model=model_id(), expect_chunking=config.chunking.to_dict()
+    )
 
 
 def list_corpora(settings: Settings) -> list[dict]:
@@ -63,13 +72,30 @@ def list_corpora(settings: Settings) -> list[dict]:
             config = corpus_config(name, settings)
         except CorpusError:
             continue
-        row = {"name": name, "domain": config.domain, "description": config.description, "indexed": False,
-               "documents": 0, "chunks": 0, "model": None, "index_type": None, "updated": None, "failures": 0}
+        row = {
+            "name": name,
+            "domain": config.domain,
+            "description": config.description,
+            "indexed": False,
+            "documents": 0,
+            "chunks": 0,
+            "model": None,
+            "index_type": None,
+            "updated": None,
+            "failures": 0,
+        }
         vdir = current_version(corpus_dir(settings.indexes_dir, name))
         if vdir is not None:
             m = read_manifest(vdir)
-            row |= {"indexed": True, "documents": m.n_documents, "chunks": m.n_chunks, "model": m.model,
-                    "index_type": m.index_type, "updated": m.created, "version": m.version,
-                    "failures": len(m.failures)}
+            row |= {
+                "indexed": True,
+                "documents": m.n_documents,
+                "chunks": m.n_chunks,
+                "model": m.model,
+                "index_type": m.index_type,
+                "updated": m.created,
+                "version": m.version,
+                "failures": len(m.failures),
+            }
         out.append(row)
     return out

@@ -49,7 +49,15 @@ def chunk_document(doc: Document, settings: ChunkSettings) -> list[Chunk]:
             start = doc.text.find(piece)
         end = start + len(piece)
         section = doc.section_at(start, end)
-        chunks.append(Chunk(doc_id=doc.doc_id, text=piece, start=start, end=end,
-                            pages=doc.page_numbers(start, end), section=section.label if section else ""))
+        chunks.append(
+            Chunk(
+                doc_id=doc.doc_id,
+                text=piece,
+                start=start,
+                end=end,
+                pages=doc.page_numbers(start, end),
+                section=section.label if section else "",
+            )
+        )
         cursor = max(cursor, start + 1)
     return chunks

@@ -49,6 +49,9 @@ _SENTENCE_OPENERS = frozenset(
     "why let here".split()
 )
 _DOTTED_INITIALISM = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]$")
+_CAPITALISED = re.compile(r"[A-Z][a-z]")
+_LOWER_WORD_END = re.compile(r"(?<![A-Za-z.])[a-z]{3,}$")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
 
 def _line_spans(text: str) -> list[tuple[int, int]]:
@@ -107,8 +110,8 @@ def _is_boundary_after_period(text: str, dot: int, after: int, end: int) -> bool
         return True
     if not nxt.isspace():
         # "1.5", "U.S.A", "e.g.,", "example.com" are not boundaries; "weekly.The" (a missing space) is.
-        return bool(re.match(r"[A-Z][a-z]", text[after : after + 2])) and bool(
-            re.search(r"(?<![A-Za-z.])[a-z]{3,}$", text[max(0, dot - 30) : dot])
+        return bool(_CAPITALISED.match(text, after)) and bool(
+            _LOWER_WORD_END.search(text[max(0, dot - 30) : dot])
         )
     j = after
     while j < end and text[j].isspace():
@@ -118,7 +121,7 @@ def _is_boundary_after_period(text: str, dot: int, after: int, end: int) -> bool
     first = text[j]
     if first.islower():
         return False  # "mg. daily", "e.g. the", "approx. five"
-    word_m = re.match(r"[A-Za-z][A-Za-z'’-]*", text[j:end])
+    word_m = _LATIN_WORD.match(text, j, end)
     next_word = word_m.group(0) if word_m else ""
     # The token before the period, without opening brackets/quotes.
     k = dot
@@ -189,9 +192,9 @@ _I = re.IGNORECASE
 # Leading pleasantries/connectives that carry no fact; the rest of the sentence is judged on its own.
 _LEAD_STRIP = [
     re.compile(
-        r"^(?:sure|certainly|of course|absolutely|yes|no(?=\s*,)|okay|ok|great|good|no problem|alright|"
-        r"all right|well|thanks|thank you(?: for (?:your|the) question)?|great question|good question|"
-        r"hi|hello|hey|greetings|good (?:morning|afternoon|evening))\b[\s,!.:;—–-]*",
+        r"^(?:great question|good question|excellent question|thank you(?: for (?:your|the) question)?|sure|"
+        r"certainly|of course|absolutely|yes|no(?=\s*,)|okay|ok|great|good|no problem|alright|all right|well|"
+        r"thanks|hi|hello|hey|greetings|good (?:morning|afternoon|evening))\b[\s,!.:;—–-]*",
         _I,
     ),
     re.compile(
@@ -215,7 +218,9 @@ _LEAD_STRIP = [
 ]
 # Patterns that, at the start of what remains, mark the sentence as conversational or meta.
 _META_START = re.compile(
-    r"^(?:here(?:'s|’s| is| are)|below (?:is|are)|the following (?:is|are)|let me|let us|let's|"
+    r"^(?:here(?:'s|’s| is| are)|i (?:would |['’]d )?(?:recommend|suggest|advise)|"
+    r"we (?:would )?(?:recommend|suggest)|always (?:confirm|check|consult|talk|speak|ask|seek|follow|verify|discuss)|"
+    r"below (?:is|are)|the following (?:is|are)|let me|let us|let's|"
     r"feel free|(?:please )?don['’]t hesitate|(?:please )?do not hesitate|i hope|hope (?:this|that|it)|"
     r"i['’]d be happy|i would be happy|i['’]m happy|i am happy|happy to help|glad to help|i can help|"
     r"i can also|i['’]ll|i will|if you (?:have|need|want|would like)|should you (?:have|need)|"
@@ -223,12 +228,17 @@ _META_START = re.compile(
     r"i (?:found|could not find|couldn['’]t find|did not find|didn['’]t find|don['’]t have|do not have|"
     r"cannot find|can['’]t find|was unable|am unable|searched|looked|reviewed|checked)|"
     r"(?:please|kindly) (?:consult|contact|ask|talk|speak|check with|reach out|refer|seek|see|review|read|"
-    r"let me|feel free|confirm|verify|call)|"
-    r"(?:you (?:should|may want to|might want to) )?(?:always )?(?:consult|talk to|speak (?:to|with)|ask|"
-    r"check with) (?:with )?(?:your|a|an) (?:doctor|physician|healthcare|health care|lawyer|attorney|"
-    r"pharmacist|legal|medical|qualified))",
+    r"let me|feel free|confirm|verify|call))",
     _I,
 )
+# "Consult your doctor." is generic advice; "Ask a doctor before use if you take X." restates a label warning.
+_ADVICE = re.compile(
+    r"^(?:you (?:should|may want to|might want to) )?(?:always )?(?:consult|talk to|speak (?:to|with)|ask|"
+    r"check with) (?:with )?(?:your|a|an) (?:doctor|physician|healthcare|health care|lawyer|attorney|"
+    r"pharmacist|legal|medical|qualified)",
+    _I,
+)
+_CONDITIONAL = re.compile(r"\b(?:if|before use|when|unless|while)\b", _I)
 _DISCLAIMER = re.compile(
     r"(?:(?:i am|i['’]m) not (?:a|an|your) (?:doctor|lawyer|attorney|physician|pharmacist|medical|legal)|"
     r"(?:is|are) not (?:medical|legal|professional) advice|(?:does not|doesn['’]t) constitute (?:medical|legal)|"
@@ -241,6 +251,9 @@ _META_ZH = re.compile(
     r"^(?:以下|下面)(?:是|为)|^(?:我(?:没有|未能|无法)找到)|我不是(?:医生|律师)|不构成(?:医疗|法律)(?:建议|意见))"
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d")
+_ALNUM = re.compile(f"[A-Za-z0-9{_CJK}]")
+_ZH_QUESTION_END = re.compile(r"[吗呢][？?。]?$")
+_THANKS_FOR = re.compile(r"(?:thanks|thank you)\s+for\b", _I)
 _VERBISH = re.compile(
     r"\b(?:is|are|was|were|be|been|has|have|had|shall|must|may|might|can|cannot|could|will|would|should|"
     r"does|do|did)\b",
@@ -264,9 +277,9 @@ def _strip_leads(sentence: str) -> str:
 def is_checkable(sentence: str) -> bool:
     """Whether the sentence asserts something that the documents could support or contradict."""
     s = sentence.strip().strip("*_`").strip()
-    if not s or not re.search(rf"[A-Za-z0-9{_CJK}]", s):
+    if not s or not _ALNUM.search(s):
         return False
-    if s.endswith(("?", "？")) or re.search(r"[吗呢][？?。]?$", s):
+    if s.endswith(("?", "？")) or _ZH_QUESTION_END.search(s):
         return False
     if _META_ZH.search(s):
         return False
@@ -274,7 +287,11 @@ def is_checkable(sentence: str) -> bool:
         # "I'm not a lawyer, but the term is 5 years." keeps the fact after the disclaimer.
         others = [p for p in re.split(r",\s*(?:but|however|though)\s+|;\s*", s) if not _DISCLAIMER.search(p)]
         return any(is_checkable(p) for p in others)
+    if _THANKS_FOR.match(s):  # checked before stripping removes the "thanks"
+        return False
     rest = _strip_leads(s)
+    if _ADVICE.match(rest) and not _CONDITIONAL.search(rest):
+        return False
     if _META_START.match(rest):
         # "Here is what the label says: the dose is 40 mg." still carries a fact after the colon.
         head, sep, tail = rest.partition(":")
@@ -325,7 +342,6 @@ _V3 = frozenset(
     "bears carries controls operates runs lowers weakens suppresses targets neutralizes".split()
 )
 _VERBS = _AUX | _V3
-_PRONOUNS = frozenset("it they he she we you this these those there i".split())
 # Words that cannot open a simple subject: prepositions, subordinators, conjunctions.
 _NOT_SUBJECT_START = frozenset(
     "if when whenever unless although though because since while whereas after before until upon under "

@@ -19,6 +19,7 @@ def command(name: str):
     def register(fn):
         COMMANDS[name] = fn
         return fn
+
     return register
 
 
@@ -37,10 +38,14 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json(report.to_dict())
         return 0
-    print(f"corpus {report.corpus}: {report.documents} documents, {report.chunks} chunks "
-          f"({report.index_type} index) in {report.seconds:.1f} s")
-    print(f"  added {len(report.added)}, changed {len(report.changed)}, removed {len(report.removed)}, "
-          f"unchanged {report.unchanged}; embedded {report.embedded_chunks} chunks")
+    print(
+        f"corpus {report.corpus}: {report.documents} documents, {report.chunks} chunks "
+        f"({report.index_type} index) in {report.seconds:.1f} s"
+    )
+    print(
+        f"  added {len(report.added)}, changed {len(report.changed)}, removed {len(report.removed)}, "
+        f"unchanged {report.unchanged}; embedded {report.embedded_chunks} chunks"
+    )
     if report.failures:
         print(f"  {len(report.failures)} file(s) failed and were skipped:")
         for f in report.failures:
@@ -61,16 +66,24 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     hits = retriever.search(args.query, k=args.k, scope=scope)
     ms = (time.perf_counter() - t0) * 1000
     if args.json:
-        _print_json({"query": args.query, "corpus": args.name, "took_ms": round(ms, 1),
-                     "hits": [h.to_dict() for h in hits]})
+        _print_json(
+            {
+                "query": args.query,
+                "corpus": args.name,
+                "took_ms": round(ms, 1),
+                "hits": [h.to_dict() for h in hits],
+            }
+        )
         return 0
     if not hits:
         print("no results")
     for rank, h in enumerate(hits, 1):
         c = h.chunk
         pages = f" p.{','.join(map(str, c.pages))}" if c.pages else ""
-        print(f"{rank}. {c.doc_id}{pages} [{c.section or '-'}] chars {c.start}-{c.end} "
-              f"score {h.score:.4f} (cosine {h.dense:.3f})")
+        print(
+            f"{rank}. {c.doc_id}{pages} [{c.section or '-'}] chars {c.start}-{c.end} "
+            f"score {h.score:.4f} (cosine {h.dense:.3f})"
+        )
         print(f"   {h.title}")
         snippet = " ".join(c.text.split())
         print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
@@ -89,14 +102,22 @@ def cmd_corpora(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{'name':<14} {'domain':<12} {'docs':>6} {'chunks':>8}  {'index':<6} {'updated':<26} model")
     for r in rows:
         if r["indexed"]:
-            print(f"{r['name']:<14} {r['domain']:<12} {r['documents']:>6} {r['chunks']:>8}  "
-                  f"{r['index_type']:<6} {r['updated']:<26} {r['model']}")
+            print(
+                f"{r['name']:<14} {r['domain']:<12} {r['documents']:>6} {r['chunks']:>8}  "
+                f"{r['index_type']:<6} {r['updated']:<26} {r['model']}"
+            )
         else:
             print(f"{r['name']:<14} {r['domain']:<12} {'-':>6} {'-':>8}  {'-':<6} {'(not indexed)':<26} -")
     return 0
 
 
-COLOURS = {"supported": "32", "contradicted": "31", "unsupported": "33", "unchecked": "35", "not_a_claim": "2"}
+COLOURS = {
+    "supported": "32",
+    "contradicted": "31",
+    "unsupported": "33",
+    "unchecked": "35",
+    "not_a_claim": "2",
+}
 
 
 def _read_answer(args: argparse.Namespace) -> str:
@@ -128,8 +149,15 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     elif not args.name:
         raise CorpusError("give a corpus NAME or --context FILE")
     engine = Engine(settings)
-    result = engine.verify(answer, corpus=None if contexts is not None else args.name, contexts=contexts,
-                           question=args.question, doc_ids=args.doc, mode=args.mode)
+    result = engine.verify(
+        answer,
+        corpus=None if contexts is not None else args.name,
+        contexts=contexts,
+        question=args.question,
+        doc_ids=args.doc,
+        domains=args.domain,
+        mode=args.mode,
+    )
     if args.json:
         _print_json(result.to_dict())
         return 0
@@ -144,8 +172,10 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             print(f"    reason: {v.reason}")
         for c in v.citations[:2]:
             where = f"p. {c.page}" if c.page else c.section
-            print(f"    evidence: {c.doc_id}{' (' + where + ')' if where else ''} chars {c.start}-{c.end}: "
-                  f"“{' '.join(c.quote.split())[:240]}”")
+            print(
+                f"    evidence: {c.doc_id}{' (' + where + ')' if where else ''} chars {c.start}-{c.end}: "
+                f"“{' '.join(c.quote.split())[:240]}”"
+            )
     s = result.summary
     counts = ", ".join(f"{k} {n}" for k, n in s["counts"].items() if n)
     print(f"\n{s['n_sentences']} sentences: {counts or 'none'}; flagged: {'yes' if s['flagged'] else 'no'}")
@@ -210,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("-", dest="stdin", action="store_true", help="read the answer from stdin")
     s.add_argument("--question", help="the user's question (can name the document)")
     s.add_argument("--doc", action="append", help="restrict evidence to this doc_id (repeatable)")
+    s.add_argument("--domain", action="append", help="restrict evidence to documents of this domain")
     s.add_argument("--context", action="append", help="verify against this passage file instead of a corpus")
     s.add_argument("--mode", choices=["annotate", "redact", "block"], default="annotate")
     s.add_argument("--json", action="store_true")

@@ -19,14 +19,21 @@ class ContextIndex:
 
     name = "contexts"
 
-    def __init__(self, passages: Sequence[str], embedder: Embedder,
-                 chunking: ChunkSettings | None = None) -> None:
+    def __init__(
+        self, passages: Sequence[str], embedder: Embedder, chunking: ChunkSettings | None = None
+    ) -> None:
         chunking = chunking or ChunkSettings()
         self.documents = {}
         chunks: list[Chunk] = []
         for i, text in enumerate(passages, start=1):
-            doc = Document(doc_id=f"context-{i}", title=f"Context passage {i}", domain="context", source="request",
-                           sha256="", text=text)
+            doc = Document(
+                doc_id=f"context-{i}",
+                title=f"Context passage {i}",
+                domain="context",
+                source="request",
+                sha256="",
+                text=text,
+            )
             self.documents[doc.doc_id] = doc
             for c in chunk_document(doc, chunking):
                 c.id = len(chunks)
@@ -38,18 +45,25 @@ class ContextIndex:
         if len(chunks):
             self.faiss.add(self.vectors)
         self.bm25 = bm25s.BM25()
-        self.bm25.index([bm25_tokens(c.text) or ["\u2205"] for c in chunks] or [["\u2205"]], show_progress=False)
+        self.bm25.index(
+            [bm25_tokens(c.text) or ["\u2205"] for c in chunks] or [["\u2205"]], show_progress=False
+        )
         self.version = "contexts"
 
     def chunks(self, ids: Sequence[int]) -> list[Chunk]:
         return [self._chunks[int(i)] for i in ids]
 
     def chunk_ids_for(self, doc_ids=None, domains=None) -> np.ndarray:
-        keep = [c.id for c in self._chunks
-                if (doc_ids is None or c.doc_id in doc_ids) and (domains is None or "context" in domains)]
+        keep = [
+            c.id
+            for c in self._chunks
+            if (doc_ids is None or c.doc_id in doc_ids) and (domains is None or "context" in domains)
+        ]
         return np.array(keep, dtype=np.int64)
 
-    def search_vector(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def search_vector(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
         ids = allowed if allowed is not None else np.arange(len(self._chunks))
         if not len(ids):
             return []

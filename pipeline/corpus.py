@@ -76,8 +76,15 @@ def config_from_dict(raw: dict, name: str, base_dir: Path) -> CorpusConfig:
         thresholds = Thresholds(**{k: float(v) for k, v in th_raw.items()})
     except TypeError as exc:
         raise CorpusError(f"corpus {name}: unknown setting ({exc})") from exc
-    return CorpusConfig(name=name, domain=domain, description=str(raw.get("description", "")),
-                        sources=sources, chunking=chunking, thresholds=thresholds, base_dir=base_dir)
+    return CorpusConfig(
+        name=name,
+        domain=domain,
+        description=str(raw.get("description", "")),
+        sources=sources,
+        chunking=chunking,
+        thresholds=thresholds,
+        base_dir=base_dir,
+    )
 
 
 def list_configs(corpora_dir: Path) -> list[str]:
@@ -102,8 +109,11 @@ def resolve_sources(sources: list[Source], base_dir: Path) -> tuple[list[tuple[S
             if not pairs:
                 problems.append(f"{src.path}: no files match")
         elif path.is_dir():
-            pairs = [(f, f.relative_to(path).as_posix()) for f in sorted(path.rglob("*"))
-                     if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(".")]
+            pairs = [
+                (f, f.relative_to(path).as_posix())
+                for f in sorted(path.rglob("*"))
+                if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(".")
+            ]
             if not pairs:
                 problems.append(f"{src.path}: no supported files ({', '.join(SUPPORTED_SUFFIXES)})")
         elif path.is_file():

@@ -71,8 +71,10 @@ def sanitize_filename(name: str) -> str:
         stem, suffix = base, ""
     suffix = "." + suffix.lower() if dot else ""
     if suffix not in SUPPORTED_SUFFIXES:
-        raise UnsupportedFileType(f"unsupported file type {suffix or '(no extension)'} for {name!r}; "
-                                  f"supported: {', '.join(SUPPORTED_SUFFIXES)}")
+        raise UnsupportedFileType(
+            f"unsupported file type {suffix or '(no extension)'} for {name!r}; "
+            f"supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        )
     stem = _UNSAFE.sub("_", stem).strip("._-+")[: MAX_FILENAME - len(suffix)]
     if not stem:
         stem = "document"
@@ -136,6 +138,7 @@ def discard_batch(settings: Settings, corpus: str, batch: str) -> None:
 
 # --- corpus configuration ----------------------------------------------------------------------
 
+
 def base_config(corpus: str, settings: Settings) -> CorpusConfig | None:
     """The corpus's own definition without the uploads directory; None for an upload-only corpus."""
     try:
@@ -193,14 +196,20 @@ def uploaded_files(corpus: str, settings: Settings) -> list[str]:
 
 # --- ingest and delete ----------------------------------------------------------------------------
 
+
 @dataclass
 class AcceptResult:
     accepted: list[str] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)  # {"file", "error"}
 
 
-def accept_staged(corpus: str, settings: Settings, staged: list[StagedFile], domain: str | None = None,
-                  reserved: set[str] | None = None) -> AcceptResult:
+def accept_staged(
+    corpus: str,
+    settings: Settings,
+    staged: list[StagedFile],
+    domain: str | None = None,
+    reserved: set[str] | None = None,
+) -> AcceptResult:
     """Parse each staged file (a file that cannot be read is refused here, with the reason, rather
     than left to fail on every later re-index) and move the good ones into the uploads directory."""
     out = AcceptResult()
@@ -209,8 +218,12 @@ def accept_staged(corpus: str, settings: Settings, staged: list[StagedFile], dom
     reserved = defined_files(corpus, settings) if reserved is None else reserved
     for sf in staged:
         if sf.filename in reserved:
-            out.failures.append({"file": sf.filename, "error": "a document with this name comes from the corpus "
-                                                                "definition; rename the file"})
+            out.failures.append(
+                {
+                    "file": sf.filename,
+                    "error": "a document with this name comes from the corpus definition; rename the file",
+                }
+            )
             sf.path.unlink(missing_ok=True)
             continue
         try:
@@ -251,8 +264,10 @@ def resolve_upload(corpus: str, doc_id: str, settings: Settings) -> tuple[str, l
         produced = sorted(d for d, m in meta.items() if m.get("file") == file) or [file]
         return file, produced
     if doc_id in meta or file in defined_files(corpus, settings):
-        raise DocumentConflict(f"document {doc_id!r} comes from the definition of corpus {corpus!r}, not from "
-                               "an upload; remove it from the corpus's sources instead")
+        raise DocumentConflict(
+            f"document {doc_id!r} comes from the definition of corpus {corpus!r}, not from "
+            "an upload; remove it from the corpus's sources instead"
+        )
     raise DocumentNotFound(f"no document {doc_id!r} in corpus {corpus!r}")
 
 

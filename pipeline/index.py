@@ -112,23 +112,34 @@ class CorpusIndex:
         self._pages: dict[str, list[Span]] = {}
 
     @classmethod
-    def load(cls, indexes_dir: Path, name: str, expect_model: str | None = None,
-             expect_chunking: dict | None = None) -> CorpusIndex:
+    def load(
+        cls,
+        indexes_dir: Path,
+        name: str,
+        expect_model: str | None = None,
+        expect_chunking: dict | None = None,
+    ) -> CorpusIndex:
         """The live version of corpus NAME; refuses one built with another model or chunking."""
         vdir = current_version(corpus_dir(indexes_dir, name))
         if vdir is None:
-            raise IndexUnavailable(f"corpus {name!r} has no index under {indexes_dir}; build it with "
-                              f"`veracity index {name} [PATH ...]`")
+            raise IndexUnavailable(
+                f"corpus {name!r} has no index under {indexes_dir}; build it with "
+                f"`veracity index {name} [PATH ...]`"
+            )
         manifest = read_manifest(vdir)
         rebuild = f"rebuild it with `veracity index {name} --rebuild`"
         if manifest.format != FORMAT:
             raise IndexMismatch(f"index {name!r} has format {manifest.format}, expected {FORMAT}; {rebuild}")
         if expect_model and manifest.model != expect_model:
-            raise IndexMismatch(f"index {name!r} was built with model {manifest.model}, "
-                                f"this installation uses {expect_model}; {rebuild}")
+            raise IndexMismatch(
+                f"index {name!r} was built with model {manifest.model}, "
+                f"this installation uses {expect_model}; {rebuild}"
+            )
         if expect_chunking is not None and _public(manifest.chunking) != _public(expect_chunking):
-            raise IndexMismatch(f"index {name!r} was built with chunking {_public(manifest.chunking)}, "
-                                f"the corpus definition says {_public(expect_chunking)}; {rebuild}")
+            raise IndexMismatch(
+                f"index {name!r} was built with chunking {_public(manifest.chunking)}, "
+                f"the corpus definition says {_public(expect_chunking)}; {rebuild}"
+            )
         return cls(vdir, manifest)
 
     # --- metadata -----------------------------------------------------------------------------
@@ -148,17 +159,26 @@ class CorpusIndex:
         ids = [int(i) for i in ids]
         rows = {}
         for i in range(0, len(ids), 900):
-            part = ids[i:i + 900]
+            part = ids[i : i + 900]
             q = f"SELECT id, doc_id, start, end, text, pages, section FROM chunks WHERE id IN ({','.join('?' * len(part))})"
             for r in self._conn().execute(q, part):
-                rows[r[0]] = Chunk(id=r[0], doc_id=r[1], start=r[2], end=r[3], text=r[4],
-                                   pages=json.loads(r[5]), section=r[6])
+                rows[r[0]] = Chunk(
+                    id=r[0],
+                    doc_id=r[1],
+                    start=r[2],
+                    end=r[3],
+                    text=r[4],
+                    pages=json.loads(r[5]),
+                    section=r[6],
+                )
         return [rows[i] for i in ids if i in rows]
 
     def all_chunk_texts(self) -> list[str]:
         return [r[0] for r in self._conn().execute("SELECT text FROM chunks ORDER BY id")]
 
-    def chunk_ids_for(self, doc_ids: Iterable[str] | None = None, domains: Iterable[str] | None = None) -> np.ndarray:
+    def chunk_ids_for(
+        self, doc_ids: Iterable[str] | None = None, domains: Iterable[str] | None = None
+    ) -> np.ndarray:
         """FAISS ids of the chunks of the given documents and/or domains."""
         clauses, args = [], []
         if doc_ids is not None:
@@ -174,14 +194,26 @@ class CorpusIndex:
         return np.array([r[0] for r in self._conn().execute(q, args)], dtype=np.int64)
 
     def document(self, doc_id: str) -> Document | None:
-        r = self._conn().execute(
-            "SELECT doc_id, title, domain, source, sha256, text, pages, sections FROM documents WHERE doc_id = ?",
-            (doc_id,)).fetchone()
+        r = (
+            self._conn()
+            .execute(
+                "SELECT doc_id, title, domain, source, sha256, text, pages, sections FROM documents WHERE doc_id = ?",
+                (doc_id,),
+            )
+            .fetchone()
+        )
         if r is None:
             return None
-        return Document(doc_id=r[0], title=r[1], domain=r[2], source=r[3], sha256=r[4], text=r[5],
-                        pages=[Span(**s) for s in json.loads(r[6])],
-                        sections=[Span(**s) for s in json.loads(r[7])])
+        return Document(
+            doc_id=r[0],
+            title=r[1],
+            domain=r[2],
+            source=r[3],
+            sha256=r[4],
+            text=r[5],
+            pages=[Span(**s) for s in json.loads(r[6])],
+            sections=[Span(**s) for s in json.loads(r[7])],
+        )
 
     def page_at(self, doc_id: str, start: int, end: int) -> int | None:
         """First page overlapping [start, end) of a paginated document, else None."""
@@ -200,7 +232,9 @@ class CorpusIndex:
         return {k: v["title"] for k, v in self.manifest.documents.items()}
 
     # --- search -------------------------------------------------------------------------------
-    def search_vector(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def search_vector(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
         """(chunk id, cosine) best first. With `allowed`, exact search over those chunks only."""
         q = np.asarray(query, dtype=np.float32).reshape(1, -1)
         if allowed is not None:
@@ -226,6 +260,7 @@ def _public(chunking: dict) -> dict:
 
 
 # --- write side ----------------------------------------------------------------------------------
+
 
 def build_faiss(vectors: np.ndarray, threshold: int, m: int, ef_construction: int) -> tuple[faiss.Index, str]:
     """Exact flat inner product up to `threshold` vectors; HNSW (inner product) above it."""
@@ -268,9 +303,18 @@ def bm25_tokens(text: str) -> list[str]:
     return out
 
 
-def write_version(cdir: Path, manifest: Manifest, documents: list[Document], chunks: list[Chunk],
-                  vectors: np.ndarray, threshold: int, hnsw_m: int, hnsw_ef_construction: int,
-                  hnsw_ef_search: int, keep: int = 2) -> Path:
+def write_version(
+    cdir: Path,
+    manifest: Manifest,
+    documents: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    threshold: int,
+    hnsw_m: int,
+    hnsw_ef_construction: int,
+    hnsw_ef_search: int,
+    keep: int = 2,
+) -> Path:
     """Write a complete new version beside the live one, then switch CURRENT to it atomically."""
     import bm25s
 
@@ -284,8 +328,9 @@ def write_version(cdir: Path, manifest: Manifest, documents: list[Document], chu
         index, kind = build_faiss(vectors, threshold, hnsw_m, hnsw_ef_construction)
         faiss.write_index(index, str(tmp / "faiss.index"))
         retriever = bm25s.BM25()
-        retriever.index([bm25_tokens(c.text) or ["\u2205"] for c in chunks] or [["\u2205"]],
-                        show_progress=False)
+        retriever.index(
+            [bm25_tokens(c.text) or ["\u2205"] for c in chunks] or [["\u2205"]], show_progress=False
+        )
         retriever.save(str(tmp / "bm25"))
         manifest.index_type = kind
         manifest.chunking = manifest.chunking | {"_ef_search": hnsw_ef_search}
@@ -322,12 +367,24 @@ def _write_sqlite(path: Path, documents: list[Document], chunks: list[Chunk]) ->
         )
         conn.executemany(
             "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
-            [(d.doc_id, d.title, d.domain, d.source, d.sha256, d.text,
-              json.dumps([asdict(s) for s in d.pages]), json.dumps([asdict(s) for s in d.sections]))
-             for d in documents])
+            [
+                (
+                    d.doc_id,
+                    d.title,
+                    d.domain,
+                    d.source,
+                    d.sha256,
+                    d.text,
+                    json.dumps([asdict(s) for s in d.pages]),
+                    json.dumps([asdict(s) for s in d.sections]),
+                )
+                for d in documents
+            ],
+        )
         conn.executemany(
             "INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
-            [(c.id, c.doc_id, c.start, c.end, c.text, json.dumps(c.pages), c.section) for c in chunks])
+            [(c.id, c.doc_id, c.start, c.end, c.text, json.dumps(c.pages), c.section) for c in chunks],
+        )
         conn.commit()
     finally:
         conn.close()
@@ -358,11 +415,35 @@ def _prune(cdir: Path, live: str, keep: int) -> None:
     for old in versions[: max(0, len(versions) - (keep - 1))]:
         shutil.rmtree(old, ignore_errors=True)
     for tmp in cdir.glob(".tmp-v-*"):
-        if time.time() - tmp.stat().st_mtime > 3600:
+        try:
+            stale = _writer_gone(tmp) or time.time() - tmp.stat().st_mtime > 3600
+        except FileNotFoundError:
+            continue
+        if stale:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_previous(vdir: Path | None) -> tuple[Manifest | None, dict[str, Document], dict[str, list[Chunk]], np.ndarray | None]:
+def _writer_gone(tmp: Path) -> bool:
+    """The process that was writing `.tmp-v-STAMP-PID` has died (killed mid-write): its half-written
+    version will never be switched to. A live or unknown writer's directory is left alone."""
+    try:
+        pid = int(tmp.name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def load_previous(
+    vdir: Path | None,
+) -> tuple[Manifest | None, dict[str, Document], dict[str, list[Chunk]], np.ndarray | None]:
     """Everything of the live version needed to reuse unchanged documents without re-embedding."""
     if vdir is None:
         return None, {}, {}, None
@@ -370,14 +451,24 @@ def load_previous(vdir: Path | None) -> tuple[Manifest | None, dict[str, Documen
     idx = CorpusIndex(vdir, manifest)
     conn = idx._conn()
     docs = {}
-    for r in conn.execute("SELECT doc_id, title, domain, source, sha256, text, pages, sections FROM documents"):
-        docs[r[0]] = Document(doc_id=r[0], title=r[1], domain=r[2], source=r[3], sha256=r[4], text=r[5],
-                              pages=[Span(**s) for s in json.loads(r[6])],
-                              sections=[Span(**s) for s in json.loads(r[7])])
+    for r in conn.execute(
+        "SELECT doc_id, title, domain, source, sha256, text, pages, sections FROM documents"
+    ):
+        docs[r[0]] = Document(
+            doc_id=r[0],
+            title=r[1],
+            domain=r[2],
+            source=r[3],
+            sha256=r[4],
+            text=r[5],
+            pages=[Span(**s) for s in json.loads(r[6])],
+            sections=[Span(**s) for s in json.loads(r[7])],
+        )
     chunks: dict[str, list[Chunk]] = {}
     for r in conn.execute("SELECT id, doc_id, start, end, text, pages, section FROM chunks ORDER BY id"):
-        chunks.setdefault(r[1], []).append(Chunk(id=r[0], doc_id=r[1], start=r[2], end=r[3], text=r[4],
-                                                 pages=json.loads(r[5]), section=r[6]))
+        chunks.setdefault(r[1], []).append(
+            Chunk(id=r[0], doc_id=r[1], start=r[2], end=r[3], text=r[4], pages=json.loads(r[5]), section=r[6])
+        )
     conn.close()
     return manifest, docs, chunks, np.asarray(idx.vectors)
 

@@ -60,8 +60,14 @@ def _parse(item: tuple[SourceFile, str]) -> tuple[list[Document], str | None]:
         return [], f"unexpected {type(exc).__name__}: {exc}"
 
 
-def index_corpus(config: CorpusConfig, settings: Settings, *, rebuild: bool = False,
-                 embedder: Embedder | None = None, progress: bool = False) -> IndexReport:
+def index_corpus(
+    config: CorpusConfig,
+    settings: Settings,
+    *,
+    rebuild: bool = False,
+    embedder: Embedder | None = None,
+    progress: bool = False,
+) -> IndexReport:
     """Index the corpus's sources; the live index is replaced only when the new one is complete."""
     t0 = time.perf_counter()
     report = IndexReport(corpus=config.name)
@@ -76,8 +82,12 @@ def index_corpus(config: CorpusConfig, settings: Settings, *, rebuild: bool = Fa
     chunk_cfg = config.chunking.to_dict()
     with writer_lock(cdir):
         prev_manifest, prev_docs, prev_chunks, prev_vecs = load_previous(current_version(cdir))
-        compatible = (prev_manifest is not None and not rebuild and prev_manifest.model == embedder.id
-                      and {k: v for k, v in prev_manifest.chunking.items() if not k.startswith("_")} == chunk_cfg)
+        compatible = (
+            prev_manifest is not None
+            and not rebuild
+            and prev_manifest.model == embedder.id
+            and {k: v for k, v in prev_manifest.chunking.items() if not k.startswith("_")} == chunk_cfg
+        )
         if not compatible:
             prev_docs, prev_chunks, prev_vecs = {}, {}, None
         prev_meta = prev_manifest.documents if compatible else {}
@@ -92,8 +102,9 @@ def index_corpus(config: CorpusConfig, settings: Settings, *, rebuild: bool = Fa
         for src, domain in files:
             sha = _file_sha(src.path)
             old = by_file.get(src.doc_id, [])
-            if old and all(prev_meta[d].get("file_sha256") == sha and prev_meta[d].get("domain") == domain
-                           for d in old):
+            if old and all(
+                prev_meta[d].get("file_sha256") == sha and prev_meta[d].get("domain") == domain for d in old
+            ):
                 for d in old:
                     kept[d] = prev_docs[d]
                     kept_meta[d] = prev_meta[d]
@@ -108,12 +119,18 @@ def index_corpus(config: CorpusConfig, settings: Settings, *, rebuild: bool = Fa
 
         def flush() -> None:
             if pending:
-                new_vecs.append(embedder.encode([c.text for c in pending], batch_size=settings.embed_batch_size))
+                new_vecs.append(
+                    embedder.encode([c.text for c in pending], batch_size=settings.embed_batch_size)
+                )
                 new_chunks.extend(pending)
                 pending.clear()
 
-        bar = tqdm(total=len(to_parse), desc=f"index {config.name}", unit="file",
-                   disable=not progress or len(to_parse) < 2)
+        bar = tqdm(
+            total=len(to_parse),
+            desc=f"index {config.name}",
+            unit="file",
+            disable=not progress or len(to_parse) < 2,
+        )
         for (src, _domain, sha), (docs, error) in zip(to_parse, _parse_all(to_parse), strict=True):
             old = by_file.get(src.doc_id, [])
             if error:
@@ -126,8 +143,14 @@ def index_corpus(config: CorpusConfig, settings: Settings, *, rebuild: bool = Fa
                     (report.changed if doc.doc_id in prev_meta else report.added).append(doc.doc_id)
                     new_docs.append(doc)
                     chunks = chunk_document(doc, config.chunking)
-                    kept_meta[doc.doc_id] = {"title": doc.title, "domain": doc.domain, "sha256": doc.sha256,
-                                             "file": src.doc_id, "file_sha256": sha, "chunks": len(chunks)}
+                    kept_meta[doc.doc_id] = {
+                        "title": doc.title,
+                        "domain": doc.domain,
+                        "sha256": doc.sha256,
+                        "file": src.doc_id,
+                        "file_sha256": sha,
+                        "chunks": len(chunks),
+                    }
                     pending.extend(chunks)
                     if len(pending) >= EMBED_FLUSH:
                         flush()
@@ -159,18 +182,46 @@ def index_corpus(config: CorpusConfig, settings: Settings, *, rebuild: bool = Fa
                 rows.append(fresh[idxs])
             else:
                 src_chunks = prev_chunks.get(doc_id, [])
-                rows.append(prev_vecs[[c.id for c in src_chunks]] if src_chunks else np.zeros((0, embedder.dim), np.float32))
+                rows.append(
+                    prev_vecs[[c.id for c in src_chunks]]
+                    if src_chunks
+                    else np.zeros((0, embedder.dim), np.float32)
+                )
             for c in src_chunks:
-                chunks_out.append(Chunk(doc_id=c.doc_id, text=c.text, start=c.start, end=c.end, pages=c.pages,
-                                        section=c.section, id=len(chunks_out)))
+                chunks_out.append(
+                    Chunk(
+                        doc_id=c.doc_id,
+                        text=c.text,
+                        start=c.start,
+                        end=c.end,
+                        pages=c.pages,
+                        section=c.section,
+                        id=len(chunks_out),
+                    )
+                )
         vectors = np.concatenate(rows) if rows else np.zeros((0, embedder.dim), np.float32)
 
-        manifest = Manifest(corpus=config.name, model=embedder.id, dim=embedder.dim, chunking=chunk_cfg,
-                            index_type="", documents=kept_meta,
-                            sources=[asdict(s) | {"base_dir": str(config.base_dir)} for s in config.sources],
-                            failures=report.failures)
-        vdir = write_version(cdir, manifest, docs_out, chunks_out, vectors, settings.approx_threshold,
-                             settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef_search)
+        manifest = Manifest(
+            corpus=config.name,
+            model=embedder.id,
+            dim=embedder.dim,
+            chunking=chunk_cfg,
+            index_type="",
+            documents=kept_meta,
+            sources=[asdict(s) | {"base_dir": str(config.base_dir)} for s in config.sources],
+            failures=report.failures,
+        )
+        vdir = write_version(
+            cdir,
+            manifest,
+            docs_out,
+            chunks_out,
+            vectors,
+            settings.approx_threshold,
+            settings.hnsw_m,
+            settings.hnsw_ef_construction,
+            settings.hnsw_ef_search,
+        )
         report.documents = len(docs_out)
         report.chunks = len(chunks_out)
         report.embedded_chunks = len(new_chunks)

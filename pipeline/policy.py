@@ -16,22 +16,27 @@ def render(answer: str, verdicts: Sequence[Verdict], mode: str) -> str:
     if mode == "block":
         contradicted = sum(v.verdict == Label.CONTRADICTED for v in verdicts)
         if contradicted:
-            return (f"[Veracity withheld this answer: {contradicted} sentence(s) contradict the source "
-                    "documents.]")
+            return (
+                f"[Veracity withheld this answer: {contradicted} sentence(s) contradict the source "
+                "documents.]"
+            )
         return annotate(answer, verdicts)
     if mode == "redact":
         if not flagged:
             return answer
         out, pos = [], 0
         for v in flagged:
-            out.append(answer[pos:v.start])
+            out.append(answer[pos : v.start])
             pos = v.end
         out.append(answer[pos:])
         text = " ".join("".join(out).split(" ")).strip()
         text = "\n".join(" ".join(line.split()) for line in text.splitlines()).strip()
-        return (text + ("\n\n" if text else "") +
-                f"[Veracity removed {len(flagged)} sentence(s) that could not be verified against the "
-                "source documents.]")
+        return (
+            text
+            + ("\n\n" if text else "")
+            + f"[Veracity removed {len(flagged)} sentence(s) that could not be verified against the "
+            "source documents.]"
+        )
     return annotate(answer, verdicts)
 
 
@@ -41,7 +46,7 @@ def annotate(answer: str, verdicts: Sequence[Verdict]) -> str:
         return answer
     out, pos = [], 0
     for n, v in enumerate(flagged, start=1):
-        out.append(answer[pos:v.end])
+        out.append(answer[pos : v.end])
         out.append(f" [{n}{MARK[v.verdict]}]")
         pos = v.end
     out.append(answer[pos:])

@@ -41,13 +41,27 @@ class Retriever:
             self._scope_cache[scope] = self.index.chunk_ids_for(scope.doc_ids, scope.domains)
         return self._scope_cache[scope]
 
-    def search(self, query: str, k: int = 5, scope: Scope = Scope(), query_vec: np.ndarray | None = None,
-               depth: int = 50) -> list[SearchHit]:
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        scope: Scope = Scope(),
+        query_vec: np.ndarray | None = None,
+        depth: int = 50,
+    ) -> list[SearchHit]:
         """Top-k chunks; `score` is the fused RRF score, `dense` the cosine similarity."""
-        return self.search_many([query], k, scope, None if query_vec is None else query_vec[None, :], depth)[0]
+        return self.search_many([query], k, scope, None if query_vec is None else query_vec[None, :], depth)[
+            0
+        ]
 
-    def search_many(self, queries: Sequence[str], k: int = 5, scope: Scope = Scope(),
-                    query_vecs: np.ndarray | None = None, depth: int = 50) -> list[list[SearchHit]]:
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 5,
+        scope: Scope = Scope(),
+        query_vecs: np.ndarray | None = None,
+        depth: int = 50,
+    ) -> list[list[SearchHit]]:
         """Batched search: one embedding call for all queries."""
         if not queries:
             return []
@@ -76,7 +90,9 @@ class Retriever:
             lex = dict(lexical)
             hits = []
             for chunk in self.index.chunks(top):
-                hit = SearchHit(chunk=chunk, score=fused[chunk.id], title=self.index.titles.get(chunk.doc_id, ""))
+                hit = SearchHit(
+                    chunk=chunk, score=fused[chunk.id], title=self.index.titles.get(chunk.doc_id, "")
+                )
                 hit.dense = dense_sim[chunk.id]
                 hit.lexical = lex.get(chunk.id, 0.0)
                 hits.append(hit)

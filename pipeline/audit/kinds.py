@@ -1,9 +1,13 @@
 """The kind of error a flagged sentence shows, derived from its verdict and reason.
 
-Kinds (code -> label): number (number/unit mismatch), negation (negation/modality), entity (wrong
-party, population or name), model (the verifier model judges a contradiction), not_in_documents
+Kinds (code -> label): number (number/unit mismatch), negation (negation/modality), entity (another
+party, population or product), model (the verifier model judges a contradiction), not_in_documents
 (unsupported: the documents do not state it), unchecked (could not be checked), other (a
-contradiction none of the above explains). Non-flagged sentences have no kind (None).
+contradiction none of these explains). Supported and not_a_claim sentences have no kind (None).
+
+The slot checks (pipeline.checks) word their failures "answer says X; evidence says Y": numbers
+unquoted with their units, negation/modality and subject clashes as quoted phrases, populations
+and parties unquoted. The first such pair in the reason decides the kind.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 KIND_LABELS: dict[str, str] = {
     "number": "number/unit mismatch",
     "negation": "negation/modality",
-    "entity": "entity",
+    "entity": "entity (party, population, product)",
     "model": "model contradiction",
     "not_in_documents": "not in documents",
     "unchecked": "unchecked",
@@ -21,24 +25,36 @@ KIND_LABELS: dict[str, str] = {
 }
 
 _PART_PREFIX = re.compile(r"^part “.*?”:\s*", re.S)
-_TRAILING_PLACE = re.compile(r"\s*\([^()]*\)\s*$")
-_MODEL = re.compile(r"verifier model|\bmodel judges\b|\(p=\d", re.I)
-_NEGATION = re.compile(r"negat|modal|\bnot\b|\bnever\b|\bno longer\b|\bmay\b|\bmust\b|\bshall\b|"
-                       r"\bprohibit|\bpermit|\brequire|\boptional|\bmandatory", re.I)
-_ENTITY = re.compile(r"entit|part(?:y|ies)\b|population|\bname[sd]?\b|\bperson\b|organi[sz]ation|"
-                     r"licensor|licensee|provider|customer|patients?\b|adults?\b|children|pediatric", re.I)
-_NUMBER = re.compile(r"number|numeric|unit|amount|\bdigit|percent|%|\d", re.I)
+_PAIR = re.compile(r"answer says (?P<a>.+?); evidence says (?P<b>.+?)(?=; answer says |\s+\(|$)", re.S)
+_MODEL = re.compile(r"verifier model|\bmodel judges\b", re.I)
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+(?:[.,]\d+)*|%", re.I)
+_NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million "
+    "billion half twice once daily weekly monthly annually percent".split()
+)
+_POLARITY_WORDS = frozenset(
+    "not no never cannot can't don't doesn't won't shan't mustn't shouldn't isn't aren't may might must shall should "
+    "can could will would required require requires prohibited permitted allowed recommended contraindicated "
+    "without with neither nor none optional mandatory only need needs".split()
+)
 
 
-def _core(reason: str) -> str:
-    """The reason without the "part “…”:" prefix and the trailing "(title, section)" location, so
-    words in the quoted claim or a section title do not decide the kind."""
-    text = _PART_PREFIX.sub("", reason or "", count=1)
-    return _TRAILING_PLACE.sub("", text)
+def _pair(reason: str) -> tuple[str, str] | None:
+    m = _PAIR.search(_PART_PREFIX.sub("", reason or "", count=1))
+    return (m.group("a").strip(), m.group("b").strip()) if m else None
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+def _numeric(words: set[str]) -> bool:
+    return any(w[0].isdigit() or w == "%" or w in _NUMBER_WORDS for w in words)
 
 
 def error_kind(verdict: str, reason: str) -> str | None:
-    """Kind code of a flagged sentence (see module doc); None for supported / not_a_claim."""
+    """Kind code of a flagged sentence (see the module doc); None for supported / not_a_claim."""
     verdict = str(verdict)
     if verdict == "unchecked":
         return "unchecked"
@@ -46,27 +62,22 @@ def error_kind(verdict: str, reason: str) -> str | None:
         return "not_in_documents"
     if verdict != "contradicted":
         return None
-    core = _core(reason)
-    if _MODEL.search(core):
-        return "model"
-    lowered = core.lower()
-    # slot-check messages name their kind; the first one named decides
-    firsts = {k: lowered.find(k) for k in ("number", "unit", "negat", "modal", "entit", "part", "population")}
-    named = sorted((pos, k) for k, pos in firsts.items() if pos >= 0)
-    if named:
-        first = named[0][1]
-        if first in ("number", "unit"):
-            return "number"
-        if first in ("negat", "modal"):
-            return "negation"
-        return "entity"
-    if _NUMBER.search(core):
+    reason = reason or ""
+    if "(same number, different unit)" in reason:
         return "number"
-    if _NEGATION.search(core):
+    pair = _pair(reason)
+    if pair is None:
+        return "model" if _MODEL.search(reason) else "other"
+    a, b = pair
+    wa, wb = _words(a), _words(b)
+    diff = wa ^ wb
+    if a.startswith("'") or b.startswith("'"):  # a predicate phrase: polarity/modality or its subject
+        return "negation" if diff & _POLARITY_WORDS or not diff else "entity"
+    if _numeric(wa) and _numeric(wb):
+        return "number"
+    if diff & _POLARITY_WORDS:
         return "negation"
-    if _ENTITY.search(core):
-        return "entity"
-    return "other"
+    return "entity"
 
 
 def kind_label(kind: str | None) -> str:

@@ -75,6 +75,7 @@ Item = Conversation | InputProblem
 
 # --- files ---------------------------------------------------------------------------------------
 
+
 def _kind_of(path: Path) -> str | None:
     name = path.name.lower()
     if name.endswith(JSONL_SUFFIXES):
@@ -111,7 +112,9 @@ def transcript_files(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[Path,
                         found = True
                         yield f.resolve(), kind
             if not found:
-                yield InputProblem(str(path.resolve()), None, "no .jsonl, .ndjson or .csv files in this directory")
+                yield InputProblem(
+                    str(path.resolve()), None, "no .jsonl, .ndjson or .csv files in this directory"
+                )
         elif path.is_file():
             yield path.resolve(), _kind_of(path) or _sniff(path)
         else:
@@ -135,7 +138,9 @@ def read_transcripts(paths: Iterable[str | os.PathLike]) -> Iterator[Item]:
         try:
             yield from (read_jsonl(path) if kind == "jsonl" else read_csv(path))
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            yield InputProblem(str(path), None, f"cannot read the file ({type(exc).__name__}: {exc}); rest skipped")
+            yield InputProblem(
+                str(path), None, f"cannot read the file ({type(exc).__name__}: {exc}); rest skipped"
+            )
 
 
 def count_turns(paths: Iterable[str | os.PathLike]) -> int:
@@ -144,6 +149,7 @@ def count_turns(paths: Iterable[str | os.PathLike]) -> int:
 
 
 # --- content -------------------------------------------------------------------------------------
+
 
 def content_text(content: Any) -> str | None:
     """A message's text: a string, or the text parts of a list joined with newlines. None when the
@@ -161,7 +167,11 @@ def content_text(content: Any) -> str | None:
                 text = part.get("text")
                 if isinstance(text, dict):  # {"type": "text", "text": {"value": ...}}
                     text = text.get("value")
-                if isinstance(text, str) and part.get("type", "text") in ("text", "input_text", "output_text"):
+                if isinstance(text, str) and part.get("type", "text") in (
+                    "text",
+                    "input_text",
+                    "output_text",
+                ):
                     parts.append(text)
         return "\n".join(parts)
     return None
@@ -192,7 +202,9 @@ class _Builder:
         self.last_user: str | None = None
         self.problems: list[InputProblem] = []
 
-    def message(self, line: int, turn: int, role: Any, content: Any, where: str, tool_call: bool = False) -> None:
+    def message(
+        self, line: int, turn: int, role: Any, content: Any, where: str, tool_call: bool = False
+    ) -> None:
         if not isinstance(role, str) or not role.strip():
             self.problems.append(InputProblem(self.source, line, f"{where}missing role; skipped"))
             return
@@ -204,8 +216,11 @@ class _Builder:
             return
         text = content_text(content)
         if text is None:
-            self.problems.append(InputProblem(self.source, line, f"{where}content is neither text nor a list of "
-                                                                 "parts; skipped"))
+            self.problems.append(
+                InputProblem(
+                    self.source, line, f"{where}content is neither text nor a list of parts; skipped"
+                )
+            )
             return
         if not text.strip():
             if role == "assistant" and tool_call:
@@ -215,18 +230,30 @@ class _Builder:
         if role == "user":
             self.last_user = text
             return
-        self.conv.turns.append(TurnTask(self.source, line, self.conv.conversation_id, turn, self.last_user, text,
-                                        self.corpus, self.doc_ids))
+        self.conv.turns.append(
+            TurnTask(
+                self.source,
+                line,
+                self.conv.conversation_id,
+                turn,
+                self.last_user,
+                text,
+                self.corpus,
+                self.doc_ids,
+            )
+        )
 
 
 # --- JSONL ---------------------------------------------------------------------------------------
+
 
 def _decode(raw: bytes) -> tuple[str | None, str | None]:
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as exc:
-        return None, (f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line); "
-                      "line skipped")
+        return None, (
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line); line skipped"
+        )
 
 
 def read_jsonl(path: Path) -> Iterator[Item]:
@@ -244,25 +271,28 @@ def read_jsonl(path: Path) -> Iterator[Item]:
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
-                yield InputProblem(source, lineno, f"malformed JSON ({exc.msg} at column {exc.colno}); line skipped")
+                yield InputProblem(
+                    source, lineno, f"malformed JSON ({exc.msg} at column {exc.colno}); line skipped"
+                )
                 continue
             yield from _jsonl_conversation(obj, source, lineno, path.name)
 
 
 def _jsonl_conversation(obj: Any, source: str, lineno: int, file_name: str) -> Iterator[Item]:
     if not isinstance(obj, dict):
-        yield InputProblem(source, lineno, f"expected a JSON object with \"messages\", got {type(obj).__name__}; "
-                                           "line skipped")
+        yield InputProblem(
+            source, lineno, f'expected a JSON object with "messages", got {type(obj).__name__}; line skipped'
+        )
         return
     messages = obj.get("messages")
     if not isinstance(messages, list):
-        yield InputProblem(source, lineno, "no \"messages\" list; line skipped")
+        yield InputProblem(source, lineno, 'no "messages" list; line skipped')
         return
     cid = obj.get("id", obj.get("conversation_id"))
     cid = str(cid).strip() if isinstance(cid, str | int) and str(cid).strip() else f"{file_name}#L{lineno}"
     metadata = obj.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
-        yield InputProblem(source, lineno, "\"metadata\" is not an object; ignored")
+        yield InputProblem(source, lineno, '"metadata" is not an object; ignored')
         metadata = None
     b = _Builder(source, cid, metadata)
     b.conv.line = lineno
@@ -277,6 +307,7 @@ def _jsonl_conversation(obj: Any, source: str, lineno: int, file_name: str) -> I
 
 
 # --- CSV -----------------------------------------------------------------------------------------
+
 
 def _lines(fh: BinaryIO) -> Iterator[str]:
     """Decoded lines; bytes that are not UTF-8 become lone surrogates, found per row later."""
@@ -303,8 +334,12 @@ def read_csv(path: Path) -> Iterator[Item]:
         names = [h.strip().lower() for h in header]
         missing = [c for c in CSV_REQUIRED if c not in names]
         if missing or any(_SURROGATE.search(h) for h in header):
-            yield InputProblem(source, 1, f"CSV header must name the columns {', '.join(CSV_REQUIRED)} "
-                                          f"(missing: {', '.join(missing) or 'none; not valid UTF-8'}); file skipped")
+            yield InputProblem(
+                source,
+                1,
+                f"CSV header must name the columns {', '.join(CSV_REQUIRED)} "
+                f"(missing: {', '.join(missing) or 'none; not valid UTF-8'}); file skipped",
+            )
             return
         col = {n: names.index(n) for n in (*CSV_REQUIRED, "corpus", "doc_ids") if n in names}
         group: list[tuple[int, list[str]]] = []
@@ -329,7 +364,9 @@ def read_csv(path: Path) -> Iterator[Item]:
                 yield InputProblem(source, start, f"not valid UTF-8 (byte 0x{byte:02x}); row skipped")
                 continue
             if len(row) != len(names):
-                yield InputProblem(source, start, f"expected {len(names)} fields, found {len(row)}; row skipped")
+                yield InputProblem(
+                    source, start, f"expected {len(names)} fields, found {len(row)}; row skipped"
+                )
                 continue
             cid = row[col["conversation_id"]].strip()
             if not cid:
@@ -344,7 +381,9 @@ def read_csv(path: Path) -> Iterator[Item]:
             yield from _csv_conversation(source, current, group, col)
 
 
-def _csv_conversation(source: str, cid: str, rows: list[tuple[int, list[str]]], col: dict[str, int]) -> Iterator[Item]:
+def _csv_conversation(
+    source: str, cid: str, rows: list[tuple[int, list[str]]], col: dict[str, int]
+) -> Iterator[Item]:
     problems: list[InputProblem] = []
     numbered: list[tuple[int, int, list[str]]] = []
     seen: set[int] = set()
@@ -358,7 +397,9 @@ def _csv_conversation(source: str, cid: str, rows: list[tuple[int, list[str]]], 
             problems.append(InputProblem(source, line, f"turn {raw_turn!r} is not an integer; row skipped"))
             continue
         if turn in seen:
-            problems.append(InputProblem(source, line, f"turn {turn} of conversation {cid!r} repeated; row skipped"))
+            problems.append(
+                InputProblem(source, line, f"turn {turn} of conversation {cid!r} repeated; row skipped")
+            )
             continue
         seen.add(turn)
         numbered.append((turn, line, row))

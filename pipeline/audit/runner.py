@@ -59,12 +59,14 @@ def new_run_id() -> str:
 
 # --- verification (parent or worker) -------------------------------------------------------------
 
+
 def verify_task(engine: Any, task: TurnTask, corpus: str, mode: str) -> tuple[str, Any, float]:
     """("ok", VerificationResult, ms) or ("error", message, ms); never raises for one bad turn."""
     t0 = time.perf_counter()
     try:
-        result = engine.verify(task.answer, corpus=task.corpus or corpus, question=task.question,
-                               doc_ids=task.doc_ids, mode=mode)
+        result = engine.verify(
+            task.answer, corpus=task.corpus or corpus, question=task.question, doc_ids=task.doc_ids, mode=mode
+        )
         return "ok", result, (time.perf_counter() - t0) * 1000
     except VeracityError as exc:
         return "error", str(exc), (time.perf_counter() - t0) * 1000
@@ -83,15 +85,30 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(3)
 
 
+def threads_per_worker() -> int:
+    """Model threads per verifying process: $VERACITY_AUDIT_THREADS, else 1. Batch throughput comes
+    from --workers: one thread per process avoids the spin-waiting of intra-op threads on a busy
+    machine, and one answer is too small a batch to gain from more."""
+    try:
+        return max(1, int(os.environ.get("VERACITY_AUDIT_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def limit_threads(threads: int) -> None:
+    """Set the model thread pools of this process (torch, the ONNX Runtime verifier, BLAS)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VERACITY_VERIFIER_THREADS"):
+        os.environ.setdefault(var, str(threads))
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _init_worker(settings: Any, parent_pid: int, corpus: str, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, str(threads))
     try:
-        import torch
-
-        torch.set_num_threads(threads)
+        limit_threads(threads)
         from pipeline.verify import Engine
 
         engine = Engine(settings)
@@ -112,13 +129,24 @@ def _worker_verify(task: TurnTask, corpus: str, mode: str) -> tuple[str, Any, fl
 
 # --- the run -------------------------------------------------------------------------------------
 
+
 class AuditRunner:
     """One invocation of an audit run. `engine` (optional) is used in-process with workers=1;
     otherwise each worker builds its own Engine from `settings`."""
 
-    def __init__(self, store: AuditStore, settings: Any, *, run_id: str, corpus: str, workers: int = 1,
-                 mode: str = "annotate", engine: Any = None, progress: bool = False,
-                 on_problem: Callable[[InputProblem], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: AuditStore,
+        settings: Any,
+        *,
+        run_id: str,
+        corpus: str,
+        workers: int = 1,
+        mode: str = "annotate",
+        engine: Any = None,
+        progress: bool = False,
+        on_problem: Callable[[InputProblem], None] | None = None,
+    ) -> None:
         if workers < 1:
             raise AuditError("--workers must be at least 1")
         self.store = store
@@ -147,13 +175,25 @@ class AuditRunner:
                 self._problem(item)
                 continue
             conv: Conversation = item
-            earlier = self.store.register_conversation(self.run_id, conv.conversation_id, conv.source, conv.line,
-                                                       conv.metadata, n_turns=len(conv.turns), session=self.session)
+            earlier = self.store.register_conversation(
+                self.run_id,
+                conv.conversation_id,
+                conv.source,
+                conv.line,
+                conv.metadata,
+                n_turns=len(conv.turns),
+                session=self.session,
+            )
             if earlier is not None:
-                self._problem(InputProblem(conv.source, conv.line,
-                                           f"conversation id {conv.conversation_id!r} already read at "
-                                           f"{earlier[0]}:{earlier[1]}; skipped (ids must be unique, and the CSV "
-                                           "rows of a conversation consecutive)"))
+                self._problem(
+                    InputProblem(
+                        conv.source,
+                        conv.line,
+                        f"conversation id {conv.conversation_id!r} already read at "
+                        f"{earlier[0]}:{earlier[1]}; skipped (ids must be unique, and the CSV "
+                        "rows of a conversation consecutive)",
+                    )
+                )
                 continue
             self.summary.conversations += 1
             self.summary.turns_read += len(conv.turns)
@@ -173,6 +213,7 @@ class AuditRunner:
             yield task, verify_task(engine, task, self.corpus, self.mode)
 
     def _build_engine(self) -> Any:
+        limit_threads(threads_per_worker())
         from pipeline.verify import Engine
 
         try:
@@ -184,10 +225,12 @@ class AuditRunner:
         return engine
 
     def _pool(self, tasks: Iterator[TurnTask]) -> Iterator[tuple[TurnTask, tuple[str, Any, float]]]:
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
-        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_init_worker,
-                                   initargs=(self.settings, os.getpid(), self.corpus, threads))
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.settings, os.getpid(), self.corpus, threads_per_worker()),
+        )
         pending: dict[Future, TurnTask] = {}
         window = self.workers * IN_FLIGHT_PER_WORKER
         exhausted = False
@@ -207,8 +250,9 @@ class AuditRunner:
                     try:
                         outcome = fut.result()
                     except BrokenProcessPool as exc:
-                        raise AuditError(f"a worker process died ({exc}); re-run with --run-id {self.run_id} "
-                                         "to resume") from exc
+                        raise AuditError(
+                            f"a worker process died ({exc}); re-run with --run-id {self.run_id} to resume"
+                        ) from exc
                     if outcome[0] == "fatal":
                         raise AuditError(f"cannot load the verification engine in a worker: {outcome[1]}")
                     yield task, outcome
@@ -220,28 +264,42 @@ class AuditRunner:
         paths = [str(p) for p in paths]
         t0 = time.perf_counter()
         self.summary.resumed = self.store.start_run(
-            self.run_id, corpus=self.corpus, inputs=[str(Path(p).resolve()) for p in paths],
-            options={"workers": self.workers, "mode": self.mode})
+            self.run_id,
+            corpus=self.corpus,
+            inputs=[str(Path(p).resolve()) for p in paths],
+            options={"workers": self.workers, "mode": self.mode},
+        )
         bar = None
         if self.progress:
             from tqdm import tqdm
 
             total = max(0, count_turns(paths) - self.store.count_turns(self.run_id, "done"))
-            bar = tqdm(total=total, unit="turn", desc=f"audit {self.run_id}", dynamic_ncols=True, file=sys.stderr)
+            bar = tqdm(
+                total=total, unit="turn", desc=f"audit {self.run_id}", dynamic_ncols=True, file=sys.stderr
+            )
         previous_term = _install_sigterm()
         status = "failed"
+        stream = None
         try:
-            stream = self._in_process if self.workers == 1 else self._pool
-            for task, (kind, payload, ms) in stream(self.tasks(paths)):
+            stream = (self._in_process if self.workers == 1 else self._pool)(self.tasks(paths))
+            first = True
+            for task, (kind, payload, ms) in stream:
                 self._record(task, kind, payload, ms)
                 if bar is not None:
+                    if first:  # the rate (and ETA) counts from the first result, not from model loading
+                        bar.reset(total=bar.total)
+                        first = False
                     bar.update(1)
-                    bar.set_postfix(flagged=self.summary.flagged_turns, errors=self.summary.errors, refresh=False)
+                    bar.set_postfix(
+                        flagged=self.summary.flagged_turns, errors=self.summary.errors, refresh=False
+                    )
             status = "finished"
         except KeyboardInterrupt:
             status = "interrupted"
             raise
         finally:
+            if stream is not None:
+                stream.close()  # stops the workers at once when the run ends early
             if bar is not None:
                 bar.close()
             _restore_sigterm(previous_term)
@@ -253,17 +311,37 @@ class AuditRunner:
         corpus = task.corpus or self.corpus
         if kind == "ok":
             result: VerificationResult = payload
-            self.store.record_verification(self.run_id, task.source, task.conversation_id, task.turn, task.question,
-                                           task.answer, corpus, result, doc_ids=task.doc_ids, line=task.line,
-                                           verify_ms=ms)
+            self.store.record_verification(
+                self.run_id,
+                task.source,
+                task.conversation_id,
+                task.turn,
+                task.question,
+                task.answer,
+                corpus,
+                result,
+                doc_ids=task.doc_ids,
+                line=task.line,
+                verify_ms=ms,
+            )
             self.summary.verified += 1
             flagged = sum(v.flagged for v in result.sentences)
             self.summary.flagged_sentences += flagged
             self.summary.flagged_turns += flagged > 0
         else:
-            self.store.record_error(self.run_id, task.source, task.conversation_id, task.turn, task.question,
-                                    task.answer, corpus, str(payload), doc_ids=task.doc_ids, line=task.line,
-                                    verify_ms=ms)
+            self.store.record_error(
+                self.run_id,
+                task.source,
+                task.conversation_id,
+                task.turn,
+                task.question,
+                task.answer,
+                corpus,
+                str(payload),
+                doc_ids=task.doc_ids,
+                line=task.line,
+                verify_ms=ms,
+            )
             self.summary.errors += 1
 
 

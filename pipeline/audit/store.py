@@ -128,6 +128,7 @@ def check_run_id(run_id: str) -> str:
 
 # --- migrations ---------------------------------------------------------------------------------
 
+
 def _v1_initial(conn: sqlite3.Connection) -> None:
     statements = [
         """CREATE TABLE runs (
@@ -152,7 +153,7 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
             verify_ms REAL, verified_at TEXT NOT NULL,
             UNIQUE (run_id, conversation_id, turn))""",
         "CREATE INDEX turns_run_status ON turns(run_id, status)",
-        "CREATE INDEX turns_run_flagged ON turns(run_id, n_flagged)",
+        "CREATE INDEX turns_run ON turns(run_id)",  # rows of a run in id order, no sort
         """CREATE TABLE sentences (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
@@ -244,15 +245,21 @@ class AuditStore:
 
     def _migrate(self) -> None:
         conn = self._conn()
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)"
+        )
         with self.transaction():
             current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
             if current > SCHEMA_VERSION:
-                raise AuditStoreError(f"audit store {self.path} has schema version {current}, newer than this "
-                                      f"Veracity understands ({SCHEMA_VERSION}); upgrade Veracity")
+                raise AuditStoreError(
+                    f"audit store {self.path} has schema version {current}, newer than this "
+                    f"Veracity understands ({SCHEMA_VERSION}); upgrade Veracity"
+                )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version - 1](conn)
-                conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, now()))
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, now())
+                )
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict]:
         """Rows of a read-only query as dicts (for reports and dashboards)."""
@@ -262,38 +269,50 @@ class AuditStore:
         return self._conn().execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
 
     # --- runs -----------------------------------------------------------------------------------
-    def start_run(self, run_id: str, *, corpus: str | None, inputs: Sequence[str], options: dict,
-                  kind: str = "audit") -> bool:
+    def start_run(
+        self, run_id: str, *, corpus: str | None, inputs: Sequence[str], options: dict, kind: str = "audit"
+    ) -> bool:
         """Create the run, or mark an existing one running again. True when the run already existed."""
         check_run_id(run_id)
         t = now()
         with self.transaction() as conn:
             row = conn.execute("SELECT run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row:
-                conn.execute("UPDATE runs SET status = 'running', updated_at = ?, finished_at = NULL, inputs = ?, "
-                             "options = ?, corpus = COALESCE(?, corpus) WHERE run_id = ?",
-                             (t, json.dumps(list(inputs)), json.dumps(options), corpus, run_id))
+                conn.execute(
+                    "UPDATE runs SET status = 'running', updated_at = ?, finished_at = NULL, inputs = ?, "
+                    "options = ?, corpus = COALESCE(?, corpus) WHERE run_id = ?",
+                    (t, json.dumps(list(inputs)), json.dumps(options), corpus, run_id),
+                )
                 return True
-            conn.execute("INSERT INTO runs (run_id, kind, corpus, inputs, options, status, created_at, updated_at) "
-                         "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-                         (run_id, kind, corpus, json.dumps(list(inputs)), json.dumps(options), t, t))
+            conn.execute(
+                "INSERT INTO runs (run_id, kind, corpus, inputs, options, status, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+                (run_id, kind, corpus, json.dumps(list(inputs)), json.dumps(options), t, t),
+            )
             return False
 
     def finish_run(self, run_id: str, status: str = "finished") -> None:
         t = now()
         with self.transaction() as conn:
-            conn.execute("UPDATE runs SET status = ?, updated_at = ?, finished_at = ? WHERE run_id = ?",
-                         (status, t, t if status == "finished" else None, run_id))
+            conn.execute(
+                "UPDATE runs SET status = ?, updated_at = ?, finished_at = ? WHERE run_id = ?",
+                (status, t, t if status == "finished" else None, run_id),
+            )
 
     def set_out_dir(self, run_id: str, out_dir: str) -> None:
         with self.transaction() as conn:
-            conn.execute("UPDATE runs SET out_dir = ?, updated_at = ? WHERE run_id = ?", (out_dir, now(), run_id))
+            conn.execute(
+                "UPDATE runs SET out_dir = ?, updated_at = ? WHERE run_id = ?", (out_dir, now(), run_id)
+            )
 
     def _ensure_run(self, conn: sqlite3.Connection, run_id: str) -> None:
         t = now()
         kind = "api" if run_id == API_RUN else "audit"
-        conn.execute("INSERT OR IGNORE INTO runs (run_id, kind, inputs, options, status, created_at, updated_at) "
-                     "VALUES (?, ?, '[]', '{}', 'open', ?, ?)", (run_id, kind, t, t))
+        conn.execute(
+            "INSERT OR IGNORE INTO runs (run_id, kind, inputs, options, status, created_at, updated_at) "
+            "VALUES (?, ?, '[]', '{}', 'open', ?, ?)",
+            (run_id, kind, t, t),
+        )
 
     def run(self, run_id: str) -> dict | None:
         rows = self._runs("WHERE r.run_id = ?", (run_id,))
@@ -327,43 +346,71 @@ class AuditStore:
         return out
 
     # --- conversations and problems -------------------------------------------------------------
-    def register_conversation(self, run_id: str, conversation_id: str, source: str | None, line: int | None,
-                              metadata: dict | None = None, *, n_turns: int | None = None,
-                              session: str | None = None) -> tuple[str | None, int | None] | None:
+    def register_conversation(
+        self,
+        run_id: str,
+        conversation_id: str,
+        source: str | None,
+        line: int | None,
+        metadata: dict | None = None,
+        *,
+        n_turns: int | None = None,
+        session: str | None = None,
+    ) -> tuple[str | None, int | None] | None:
         """Record a conversation of a run as read in `session` (one invocation of the audit). Returns None,
         or the (source, line) where the same conversation id was already read in this session: a
         duplicate. Re-reading it in a later session (a resumed run, even from moved files) is no duplicate."""
         meta = json.dumps(metadata, ensure_ascii=False) if metadata else None
         with self.transaction() as conn:
-            row = conn.execute("SELECT id, source, line, session FROM conversations "
-                               "WHERE run_id = ? AND conversation_id = ?", (run_id, conversation_id)).fetchone()
+            row = conn.execute(
+                "SELECT id, source, line, session FROM conversations "
+                "WHERE run_id = ? AND conversation_id = ?",
+                (run_id, conversation_id),
+            ).fetchone()
             if row is None:
-                conn.execute("INSERT INTO conversations (run_id, conversation_id, source, line, metadata, n_turns, "
-                             "session) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (run_id, conversation_id, source, line, meta, n_turns, session))
+                conn.execute(
+                    "INSERT INTO conversations (run_id, conversation_id, source, line, metadata, n_turns, "
+                    "session) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, conversation_id, source, line, meta, n_turns, session),
+                )
                 return None
             if session is not None and row["session"] == session:
                 return row["source"], row["line"]
-            conn.execute("UPDATE conversations SET source = ?, line = ?, metadata = ?, n_turns = ?, session = ? "
-                         "WHERE id = ?", (source, line, meta, n_turns, session, row["id"]))
+            conn.execute(
+                "UPDATE conversations SET source = ?, line = ?, metadata = ?, n_turns = ?, session = ? "
+                "WHERE id = ?",
+                (source, line, meta, n_turns, session, row["id"]),
+            )
             return None
 
     def done_turns(self, run_id: str, conversation_id: str) -> set[int]:
         """Turn indexes of the conversation already verified in the run."""
-        return {r[0] for r in self._conn().execute(
-            "SELECT turn FROM turns WHERE run_id = ? AND conversation_id = ? AND status = 'done'",
-            (run_id, conversation_id))}
+        return {
+            r[0]
+            for r in self._conn().execute(
+                "SELECT turn FROM turns WHERE run_id = ? AND conversation_id = ? AND status = 'done'",
+                (run_id, conversation_id),
+            )
+        }
 
     def count_turns(self, run_id: str, status: str | None = "done") -> int:
         if status is None:
-            return self._conn().execute("SELECT COUNT(*) FROM turns WHERE run_id = ?", (run_id,)).fetchone()[0]
-        return self._conn().execute("SELECT COUNT(*) FROM turns WHERE run_id = ? AND status = ?",
-                                    (run_id, status)).fetchone()[0]
+            return (
+                self._conn().execute("SELECT COUNT(*) FROM turns WHERE run_id = ?", (run_id,)).fetchone()[0]
+            )
+        return (
+            self._conn()
+            .execute("SELECT COUNT(*) FROM turns WHERE run_id = ? AND status = ?", (run_id, status))
+            .fetchone()[0]
+        )
 
     def add_problem(self, run_id: str, source: str | None, line: int | None, message: str) -> None:
         with self.transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO problems (run_id, source, line, message, created_at) "
-                         "VALUES (?, ?, ?, ?, ?)", (run_id, source, line, message, now()))
+            conn.execute(
+                "INSERT OR IGNORE INTO problems (run_id, source, line, message, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (run_id, source, line, message, now()),
+            )
 
     def problems(self, run_id: str, limit: int | None = None) -> list[dict]:
         q = "SELECT id, source, line, message FROM problems WHERE run_id = ? ORDER BY source, line, id"
@@ -377,11 +424,22 @@ class AuditStore:
         return self._conn().execute("SELECT COUNT(*) FROM problems WHERE run_id = ?", (run_id,)).fetchone()[0]
 
     # --- writing results ------------------------------------------------------------------------
-    def record_verification(self, run_id: str | None, source: str | None, conversation_id: str | None,
-                            turn: int | None, question: str | None, answer: str, corpus: str | None,
-                            result: VerificationResult, *, doc_ids: Sequence[str] | None = None,
-                            line: int | None = None, verify_ms: float | None = None,
-                            replace: bool = False) -> int:
+    def record_verification(
+        self,
+        run_id: str | None,
+        source: str | None,
+        conversation_id: str | None,
+        turn: int | None,
+        question: str | None,
+        answer: str,
+        corpus: str | None,
+        result: VerificationResult,
+        *,
+        doc_ids: Sequence[str] | None = None,
+        line: int | None = None,
+        verify_ms: float | None = None,
+        replace: bool = False,
+    ) -> int:
         """Store one verified turn with its sentences and citations in one transaction; returns the turn id.
 
         run_id None stores it under run "api"; conversation_id None gets a fresh "api-<uuid>" id; turn
@@ -398,13 +456,24 @@ class AuditStore:
         worst = max((str(v.verdict) for v in result.sentences), key=_SEVERITY.__getitem__, default=None)
         timings = result.timings_ms or {}
         values = {
-            "source": source, "line": line, "question": question, "answer": answer, "corpus": corpus,
-            "doc_ids": json.dumps(list(doc_ids)) if doc_ids else None, "mode": result.mode,
-            "output": result.output, "status": "done", "error": None,
-            "n_sentences": len(result.sentences), "n_flagged": n_flagged,
-            "n_supported": counts["supported"], "n_contradicted": counts["contradicted"],
-            "n_unsupported": counts["unsupported"], "n_unchecked": counts["unchecked"],
-            "n_not_a_claim": counts["not_a_claim"], "worst": worst,
+            "source": source,
+            "line": line,
+            "question": question,
+            "answer": answer,
+            "corpus": corpus,
+            "doc_ids": json.dumps(list(doc_ids)) if doc_ids else None,
+            "mode": result.mode,
+            "output": result.output,
+            "status": "done",
+            "error": None,
+            "n_sentences": len(result.sentences),
+            "n_flagged": n_flagged,
+            "n_supported": counts["supported"],
+            "n_contradicted": counts["contradicted"],
+            "n_unsupported": counts["unsupported"],
+            "n_unchecked": counts["unchecked"],
+            "n_not_a_claim": counts["not_a_claim"],
+            "worst": worst,
             "versions": json.dumps(result.versions or {}),
             "timings": json.dumps({k: round(float(v), 2) for k, v in timings.items()}),
             "verify_ms": verify_ms if verify_ms is not None else timings.get("total"),
@@ -419,57 +488,117 @@ class AuditStore:
                 cur = conn.execute(
                     "INSERT INTO sentences (turn_id, idx, text, start_char, end_char, verdict, confidence, reason, "
                     "flagged, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (turn_id, idx, v.text, v.start, v.end, verdict, round(float(v.confidence), 4), v.reason,
-                     int(v.flagged), error_kind(verdict, v.reason) if v.flagged else None))
+                    (
+                        turn_id,
+                        idx,
+                        v.text,
+                        v.start,
+                        v.end,
+                        verdict,
+                        round(float(v.confidence), 4),
+                        v.reason,
+                        int(v.flagged),
+                        error_kind(verdict, v.reason) if v.flagged else None,
+                    ),
+                )
                 sid = cur.lastrowid
                 conn.executemany(
                     "INSERT INTO citations (sentence_id, rank, doc_id, title, page, section, start_char, end_char, "
                     "quote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(sid, rank, c.doc_id, c.title, c.page, c.section, c.start, c.end, c.quote)
-                     for rank, c in enumerate(v.citations)])
+                    [
+                        (sid, rank, c.doc_id, c.title, c.page, c.section, c.start, c.end, c.quote)
+                        for rank, c in enumerate(v.citations)
+                    ],
+                )
             return turn_id
 
-    def record_error(self, run_id: str | None, source: str | None, conversation_id: str, turn: int,
-                     question: str | None, answer: str, corpus: str | None, error: str, *,
-                     doc_ids: Sequence[str] | None = None, line: int | None = None,
-                     verify_ms: float | None = None) -> int:
+    def record_error(
+        self,
+        run_id: str | None,
+        source: str | None,
+        conversation_id: str,
+        turn: int,
+        question: str | None,
+        answer: str,
+        corpus: str | None,
+        error: str,
+        *,
+        doc_ids: Sequence[str] | None = None,
+        line: int | None = None,
+        verify_ms: float | None = None,
+    ) -> int:
         """Store a turn whose verification failed (status 'error'; a later run of the same id retries it).
         A turn already stored as done is left alone."""
         run_id = check_run_id(run_id or API_RUN)
-        values = {"source": source, "line": line, "question": question, "answer": answer, "corpus": corpus,
-                  "doc_ids": json.dumps(list(doc_ids)) if doc_ids else None, "mode": None, "output": None,
-                  "status": "error", "error": error, "n_sentences": 0, "n_flagged": 0, "n_supported": 0,
-                  "n_contradicted": 0, "n_unsupported": 0, "n_unchecked": 0, "n_not_a_claim": 0, "worst": None,
-                  "versions": None, "timings": None, "verify_ms": verify_ms, "verified_at": now()}
+        values = {
+            "source": source,
+            "line": line,
+            "question": question,
+            "answer": answer,
+            "corpus": corpus,
+            "doc_ids": json.dumps(list(doc_ids)) if doc_ids else None,
+            "mode": None,
+            "output": None,
+            "status": "error",
+            "error": error,
+            "n_sentences": 0,
+            "n_flagged": 0,
+            "n_supported": 0,
+            "n_contradicted": 0,
+            "n_unsupported": 0,
+            "n_unchecked": 0,
+            "n_not_a_claim": 0,
+            "worst": None,
+            "versions": None,
+            "timings": None,
+            "verify_ms": verify_ms,
+            "verified_at": now(),
+        }
         with self.transaction() as conn:
             turn_id = self._upsert_turn(conn, run_id, conversation_id, int(turn), values, replace=False)
             return turn_id if turn_id is not None else self._turn_id(conn, run_id, conversation_id, int(turn))
 
     def _turn_id(self, conn: sqlite3.Connection, run_id: str, conversation_id: str, turn: int) -> int:
-        return conn.execute("SELECT id FROM turns WHERE run_id = ? AND conversation_id = ? AND turn = ?",
-                            (run_id, conversation_id, turn)).fetchone()[0]
+        return conn.execute(
+            "SELECT id FROM turns WHERE run_id = ? AND conversation_id = ? AND turn = ?",
+            (run_id, conversation_id, turn),
+        ).fetchone()[0]
 
-    def _upsert_turn(self, conn: sqlite3.Connection, run_id: str, conversation_id: str, turn: int,
-                     values: dict, replace: bool) -> int | None:
+    def _upsert_turn(
+        self,
+        conn: sqlite3.Connection,
+        run_id: str,
+        conversation_id: str,
+        turn: int,
+        values: dict,
+        replace: bool,
+    ) -> int | None:
         """Insert the turn row, or rewrite an existing one in place (keeping its id). None when a done
         row exists and replace is False (nothing to write)."""
         self._ensure_run(conn, run_id)
-        conn.execute("INSERT OR IGNORE INTO conversations (run_id, conversation_id, source, line) VALUES (?, ?, ?, ?)",
-                     (run_id, conversation_id, values["source"], values["line"]))
-        row = conn.execute("SELECT id, status FROM turns WHERE run_id = ? AND conversation_id = ? AND turn = ?",
-                           (run_id, conversation_id, turn)).fetchone()
+        conn.execute(
+            "INSERT OR IGNORE INTO conversations (run_id, conversation_id, source, line) VALUES (?, ?, ?, ?)",
+            (run_id, conversation_id, values["source"], values["line"]),
+        )
+        row = conn.execute(
+            "SELECT id, status FROM turns WHERE run_id = ? AND conversation_id = ? AND turn = ?",
+            (run_id, conversation_id, turn),
+        ).fetchone()
         cols = list(values)
         if row is None:
             cur = conn.execute(
                 f"INSERT INTO turns (run_id, conversation_id, turn, {', '.join(cols)}) "
                 f"VALUES (?, ?, ?, {', '.join('?' * len(cols))})",
-                (run_id, conversation_id, turn, *values.values()))
+                (run_id, conversation_id, turn, *values.values()),
+            )
             return cur.lastrowid
         if row["status"] == "done" and not replace:
             return None
         conn.execute("DELETE FROM sentences WHERE turn_id = ?", (row["id"],))
-        conn.execute(f"UPDATE turns SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?",
-                     (*values.values(), row["id"]))
+        conn.execute(
+            f"UPDATE turns SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?",
+            (*values.values(), row["id"]),
+        )
         return row["id"]
 
     # --- reading --------------------------------------------------------------------------------
@@ -478,11 +607,18 @@ class AuditStore:
                s.kind, s.flagged, t.run_id, t.conversation_id, t.turn, t.source, t.line, t.corpus, t.question
         FROM sentences s JOIN turns t ON t.id = s.turn_id"""
 
-    def _flagged_where(self, run_id, verdict, kind, doc_id, corpus, conversation_id, turn_id, text,
-                       after_id) -> tuple[str, list]:
+    def _flagged_where(
+        self, run_id, verdict, kind, doc_id, corpus, conversation_id, turn_id, text, after_id
+    ) -> tuple[str, list]:
         clauses, args = ["s.flagged = 1"], []
-        for col, value in (("t.run_id", run_id), ("s.verdict", verdict), ("s.kind", kind), ("t.corpus", corpus),
-                           ("t.conversation_id", conversation_id), ("s.turn_id", turn_id)):
+        for col, value in (
+            ("t.run_id", run_id),
+            ("s.verdict", verdict),
+            ("s.kind", kind),
+            ("t.corpus", corpus),
+            ("t.conversation_id", conversation_id),
+            ("s.turn_id", turn_id),
+        ):
             if value is None:
                 continue
             if isinstance(value, list | tuple | set | frozenset):
@@ -503,28 +639,59 @@ class AuditStore:
             args.append(int(after_id))
         return " WHERE " + " AND ".join(clauses), args
 
-    def flagged(self, run_id: str | None = None, *, verdict: str | Sequence[str] | None = None,
-                kind: str | Sequence[str] | None = None, doc_id: str | None = None, corpus: str | None = None,
-                conversation_id: str | None = None, turn_id: int | None = None, text: str | None = None,
-                after_id: int | None = None, limit: int = 100, offset: int = 0) -> list[dict]:
+    def flagged(
+        self,
+        run_id: str | None = None,
+        *,
+        verdict: str | Sequence[str] | None = None,
+        kind: str | Sequence[str] | None = None,
+        doc_id: str | None = None,
+        corpus: str | None = None,
+        conversation_id: str | None = None,
+        turn_id: int | None = None,
+        text: str | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict]:
         """Flagged sentences (oldest id first) matching every given filter, each with its turn's keys and
         its citations. `text` is a substring of the sentence; `after_id` pages by sentence id."""
-        where, args = self._flagged_where(run_id, verdict, kind, doc_id, corpus, conversation_id, turn_id,
-                                          text, after_id)
-        rows = [dict(r) for r in self._conn().execute(
-            self._FLAGGED_SELECT + where + " ORDER BY s.id LIMIT ? OFFSET ?", (*args, int(limit), int(offset)))]
+        where, args = self._flagged_where(
+            run_id, verdict, kind, doc_id, corpus, conversation_id, turn_id, text, after_id
+        )
+        rows = [
+            dict(r)
+            for r in self._conn().execute(
+                self._FLAGGED_SELECT + where + " ORDER BY s.id LIMIT ? OFFSET ?",
+                (*args, int(limit), int(offset)),
+            )
+        ]
         cites = self._citations([r["id"] for r in rows])
         for r in rows:
             r["flagged"] = True
             r["citations"] = cites.get(r["id"], [])
         return rows
 
-    def count_flagged(self, run_id: str | None = None, *, verdict=None, kind=None, doc_id=None, corpus=None,
-                      conversation_id=None, turn_id=None, text=None) -> int:
-        where, args = self._flagged_where(run_id, verdict, kind, doc_id, corpus, conversation_id, turn_id,
-                                          text, None)
-        return self._conn().execute(
-            "SELECT COUNT(*) FROM sentences s JOIN turns t ON t.id = s.turn_id" + where, args).fetchone()[0]
+    def count_flagged(
+        self,
+        run_id: str | None = None,
+        *,
+        verdict=None,
+        kind=None,
+        doc_id=None,
+        corpus=None,
+        conversation_id=None,
+        turn_id=None,
+        text=None,
+    ) -> int:
+        where, args = self._flagged_where(
+            run_id, verdict, kind, doc_id, corpus, conversation_id, turn_id, text, None
+        )
+        return (
+            self._conn()
+            .execute("SELECT COUNT(*) FROM sentences s JOIN turns t ON t.id = s.turn_id" + where, args)
+            .fetchone()[0]
+        )
 
     def sentence(self, sentence_id: int) -> dict | None:
         """One sentence (flagged or not) with its turn's keys and citations."""
@@ -539,9 +706,11 @@ class AuditStore:
     def _citations(self, sentence_ids: list[int]) -> dict[int, list[dict]]:
         out: dict[int, list[dict]] = {}
         for i in range(0, len(sentence_ids), 500):
-            part = sentence_ids[i:i + 500]
-            q = (f"SELECT sentence_id, rank, doc_id, title, page, section, start_char, end_char, quote "
-                 f"FROM citations WHERE sentence_id IN ({', '.join('?' * len(part))}) ORDER BY sentence_id, rank")
+            part = sentence_ids[i : i + 500]
+            q = (
+                f"SELECT sentence_id, rank, doc_id, title, page, section, start_char, end_char, quote "
+                f"FROM citations WHERE sentence_id IN ({', '.join('?' * len(part))}) ORDER BY sentence_id, rank"
+            )
             for r in self._conn().execute(q, part):
                 d = dict(r)
                 out.setdefault(d.pop("sentence_id"), []).append(d)
@@ -553,9 +722,14 @@ class AuditStore:
         if row is None:
             return None
         d = _turn_dict(row)
-        sentences = [dict(r) for r in self._conn().execute(
-            "SELECT id, idx, text, start_char, end_char, verdict, confidence, reason, flagged, kind "
-            "FROM sentences WHERE turn_id = ? ORDER BY idx", (d["id"],))]
+        sentences = [
+            dict(r)
+            for r in self._conn().execute(
+                "SELECT id, idx, text, start_char, end_char, verdict, confidence, reason, flagged, kind "
+                "FROM sentences WHERE turn_id = ? ORDER BY idx",
+                (d["id"],),
+            )
+        ]
         cites = self._citations([s["id"] for s in sentences])
         for s in sentences:
             s["flagged"] = bool(s["flagged"])
@@ -564,8 +738,14 @@ class AuditStore:
         return d
 
     def turn_id(self, run_id: str, conversation_id: str, turn: int) -> int | None:
-        row = self._conn().execute("SELECT id FROM turns WHERE run_id = ? AND conversation_id = ? AND turn = ?",
-                                   (run_id, conversation_id, int(turn))).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT id FROM turns WHERE run_id = ? AND conversation_id = ? AND turn = ?",
+                (run_id, conversation_id, int(turn)),
+            )
+            .fetchone()
+        )
         return row[0] if row else None
 
     def iter_turns(self, run_id: str) -> Iterator[dict]:
@@ -590,15 +770,33 @@ class AuditStore:
                     r = pending
                     if r["s_id"] is not None:
                         if not sentences or sentences[-1]["id"] != r["s_id"]:
-                            sentences.append({"id": r["s_id"], "idx": r["idx"], "text": r["text"],
-                                              "start": r["s_start"], "end": r["s_end"], "verdict": r["verdict"],
-                                              "confidence": r["confidence"], "reason": r["reason"],
-                                              "flagged": bool(r["flagged"]), "kind": r["kind"], "citations": []})
+                            sentences.append(
+                                {
+                                    "id": r["s_id"],
+                                    "idx": r["idx"],
+                                    "text": r["text"],
+                                    "start": r["s_start"],
+                                    "end": r["s_end"],
+                                    "verdict": r["verdict"],
+                                    "confidence": r["confidence"],
+                                    "reason": r["reason"],
+                                    "flagged": bool(r["flagged"]),
+                                    "kind": r["kind"],
+                                    "citations": [],
+                                }
+                            )
                         if r["rank"] is not None:
                             sentences[-1]["citations"].append(
-                                {"doc_id": r["doc_id"], "title": r["title"], "page": r["page"],
-                                 "section": r["section"], "start": r["c_start"], "end": r["c_end"],
-                                 "quote": r["quote"]})
+                                {
+                                    "doc_id": r["doc_id"],
+                                    "title": r["title"],
+                                    "page": r["page"],
+                                    "section": r["section"],
+                                    "start": r["c_start"],
+                                    "end": r["c_end"],
+                                    "quote": r["quote"],
+                                }
+                            )
                     pending = next(detail, None)
                 d["sentences"] = sentences
                 yield d

@@ -48,7 +48,9 @@ def load_file(src: SourceFile, domain: str) -> list[Document]:
     elif suffix == ".json":
         docs = load_openfda(data, src.doc_id)
     else:
-        raise IngestError(f"unsupported file type {suffix or '(none)'}; supported: {', '.join(SUPPORTED_SUFFIXES)}")
+        raise IngestError(
+            f"unsupported file type {suffix or '(none)'}; supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        )
     out = []
     for doc in docs:
         if not doc.text.strip():

@@ -8,11 +8,11 @@ from pipeline.schema import Span
 
 _HEADING = re.compile(
     r"^[ \t]*(?:"
-    r"#{1,6}[ \t]+\S.*"                                      # Markdown
-    r"|(?:ARTICLE|Article)[ \t]+(?:[IVXLC]+|\d+)\b.*"          # ARTICLE IV ...
+    r"#{1,6}[ \t]+\S.*"  # Markdown
+    r"|(?:ARTICLE|Article)[ \t]+(?:[IVXLC]+|\d+)\b.*"  # ARTICLE IV ...
     r"|(?:SECTION|Section)[ \t]+\d+(?:\.\d+)*\.?[ \t]+[A-Z].{0,80}"  # Section 5. Term
     r"|\d{1,2}(?:\.\d{1,2})*\.?[ \t]+[A-Z][A-Za-z ,&'/-]{2,80}\.?"  # 12.3 Confidentiality.
-    r"|[A-Z][A-Z0-9 ,&'/()-]{5,80}"                            # ALL-CAPS LINE
+    r"|[A-Z][A-Z0-9 ,&'/()-]{5,80}"  # ALL-CAPS LINE
     r")[ \t]*$",
     re.MULTILINE,
 )

@@ -7,8 +7,15 @@ import json
 from pipeline.schema import Document, Span
 
 # identifiers and codes, not label text
-_SKIP = {"openfda", "set_id", "id", "version", "effective_time", "spl_product_data_elements",
-         "package_label_principal_display_panel"}
+_SKIP = {
+    "openfda",
+    "set_id",
+    "id",
+    "version",
+    "effective_time",
+    "spl_product_data_elements",
+    "package_label_principal_display_panel",
+}
 
 
 def load_openfda(data: bytes, file_id: str) -> list[Document]:
@@ -42,8 +49,17 @@ def load_openfda(data: bytes, file_id: str) -> list[Document]:
             pos += len(block)
         if not parts:
             raise IngestError(f"record {i} has no label text fields")
-        docs.append(Document(doc_id=f"{file_id}#{i}", title=_title(rec, file_id, i), domain="", source="",
-                             sha256="", text="".join(parts), sections=spans))
+        docs.append(
+            Document(
+                doc_id=f"{file_id}#{i}",
+                title=_title(rec, file_id, i),
+                domain="",
+                source="",
+                sha256="",
+                text="".join(parts),
+                sections=spans,
+            )
+        )
     if not docs:
         raise IngestError("JSON holds no records")
     return docs

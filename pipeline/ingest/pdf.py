@@ -45,12 +45,22 @@ def load_pdf(data: bytes, doc_id: str) -> Document:
         pos += len(text)
     text = "".join(parts)
     title = _title(reader, text, doc_id)
-    return Document(doc_id=doc_id, title=title, domain="", source="", sha256="", text=text,
-                    pages=pages, sections=heading_sections(text))
+    return Document(
+        doc_id=doc_id,
+        title=title,
+        domain="",
+        source="",
+        sha256="",
+        text=text,
+        pages=pages,
+        sections=heading_sections(text),
+    )
 
 
 def _clean(text: str) -> str:
-    return "\n".join(line.rstrip() for line in text.replace("\x00", "").replace("\xa0", " ").splitlines()).strip()
+    return "\n".join(
+        line.rstrip() for line in text.replace("\x00", "").replace("\xa0", " ").splitlines()
+    ).strip()
 
 
 def _title(reader: PdfReader, text: str, doc_id: str) -> str:

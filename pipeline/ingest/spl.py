@@ -36,8 +36,15 @@ def load_spl(data: bytes, doc_id: str) -> Document:
         if section is not None:
             builder.section(section)
     text = builder.text()
-    return Document(doc_id=doc_id, title=_title(root, doc_id), domain="", source="", sha256="",
-                    text=text, sections=builder.spans)
+    return Document(
+        doc_id=doc_id,
+        title=_title(root, doc_id),
+        domain="",
+        source="",
+        sha256="",
+        text=text,
+        sections=builder.spans,
+    )
 
 
 class _Builder:

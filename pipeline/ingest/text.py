@@ -19,5 +19,12 @@ def load_text(data: bytes, doc_id: str) -> Document:
             raise IngestError("text file is neither UTF-8 nor Windows-1252") from exc
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").replace("\xa0", " ")
     title = next((ln.strip().lstrip("#").strip() for ln in text.splitlines() if ln.strip()), doc_id)
-    return Document(doc_id=doc_id, title=title[:200], domain="", source="", sha256="", text=text,
-                    sections=heading_sections(text))
+    return Document(
+        doc_id=doc_id,
+        title=title[:200],
+        domain="",
+        source="",
+        sha256="",
+        text=text,
+        sections=heading_sections(text),
+    )

@@ -1,0 +1,131 @@
+"""Reviewer sessions of the review UI: an HMAC-signed cookie, a CSRF token per session, and a small
+throttle on failed sign-ins.
+
+The cookie holds {"r": reviewer or None, "c": csrf token, "e": expiry (unix s)}, base64url JSON and
+an HMAC-SHA256 over it. The key comes from $VERACITY_UI_SECRET, else `settings.ui_secret`, else a
+random secret generated once into `settings.home / ".veracity-ui-secret"` (mode 0600). Signing in
+issues a fresh session (new CSRF token), so a token seen before sign-in is worthless after it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+COOKIE = "veracity_ui"
+SECRET_FILE = ".veracity-ui-secret"
+DEFAULT_TTL_S = 12 * 3600
+
+
+def load_secret(settings: Any) -> bytes:
+    """The signing key (see the module docstring for where it comes from)."""
+    explicit = os.environ.get("VERACITY_UI_SECRET") or getattr(settings, "ui_secret", None)
+    if explicit:
+        if len(str(explicit)) < 32:
+            raise ValueError("VERACITY_UI_SECRET must have at least 32 characters")
+        return str(explicit).encode("utf-8")
+    path = Path(settings.home) / SECRET_FILE
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_bytes(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race
+        return bytes.fromhex(path.read_text().strip())
+    with os.fdopen(fd, "w") as fp:
+        fp.write(secret.hex())
+    return secret
+
+
+@dataclass(frozen=True)
+class Session:
+    reviewer: str | None
+    csrf: str
+    expires: int
+
+    @classmethod
+    def new(cls, reviewer: str | None, ttl_s: int) -> Session:
+        return cls(reviewer, secrets.token_urlsafe(24), int(time.time()) + ttl_s)
+
+
+class Signer:
+    def __init__(self, secret: bytes, ttl_s: int = DEFAULT_TTL_S) -> None:
+        self._key = hashlib.sha256(b"veracity-ui-session\0" + secret).digest()
+        self.ttl_s = ttl_s
+
+    def _mac(self, payload: bytes) -> str:
+        return (
+            base64.urlsafe_b64encode(hmac.new(self._key, payload, hashlib.sha256).digest())
+            .decode()
+            .rstrip("=")
+        )
+
+    def dumps(self, session: Session) -> str:
+        body = json.dumps(
+            {"r": session.reviewer, "c": session.csrf, "e": session.expires}, separators=(",", ":")
+        ).encode()
+        payload = base64.urlsafe_b64encode(body).rstrip(b"=")
+        return payload.decode() + "." + self._mac(payload)
+
+    def loads(self, token: str | None) -> Session | None:
+        """The session, or None for a missing, tampered or expired cookie."""
+        if not token or token.count(".") != 1 or len(token) > 1024:
+            return None
+        payload, mac = token.split(".")
+        if not hmac.compare_digest(self._mac(payload.encode()), mac):
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            session = Session(data["r"], str(data["c"]), int(data["e"]))
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            return None
+        if session.expires < time.time():
+            return None
+        return session
+
+
+class LoginThrottle:
+    """At most `limit` failed sign-ins per (name, client) in `window_s`; further attempts are refused
+    until the oldest failure leaves the window."""
+
+    def __init__(self, limit: int = 5, window_s: float = 300.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._fails: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str]) -> deque[float]:
+        q = self._fails.setdefault(key, deque())
+        cutoff = time.monotonic() - self.window_s
+        while q and q[0] < cutoff:
+            q.popleft()
+        return q
+
+    def blocked(self, name: str, client: str) -> bool:
+        with self._lock:
+            return len(self._recent((name.lower(), client))) >= self.limit
+
+    def failed(self, name: str, client: str) -> None:
+        with self._lock:
+            self._recent((name.lower(), client)).append(time.monotonic())
+            if len(self._fails) > 10_000:  # forget idle keys
+                for k in [k for k, q in self._fails.items() if not q]:
+                    del self._fails[k]
+
+    def succeeded(self, name: str, client: str) -> None:
+        with self._lock:
+            self._fails.pop((name.lower(), client), None)

@@ -1,0 +1,155 @@
+"""Shared helpers of the benchmarks: metrics, scorers, percentiles, machine state, output files."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+OUT = ROOT / "bench" / "out"
+SHARED = Path(os.environ.get("VERACITY_DATA_ROOT", ROOT.parent / "shared" / "data"))
+
+
+# --- scorers -------------------------------------------------------------------------------------
+
+
+def make_scorer(kind: str):
+    """'lexical' = the engine before the trained model; 'default' = load_default_scorer() (which
+    itself falls back to the lexical scorer when the model files are missing: check `.name`)."""
+    if kind == "lexical":
+        from pipeline.entailment import LexicalScorer
+
+        return LexicalScorer()
+    if kind == "default":
+        from pipeline.verifier_model import load_default_scorer
+
+        return load_default_scorer()
+    raise SystemExit(f"unknown scorer {kind!r}: use default or lexical")
+
+
+def system_name(kind: str, scorer) -> str:
+    if kind == "lexical":
+        return "veracity-lexical"
+    return "veracity-model" if "lexical" not in scorer.name else "veracity-model(FALLBACK=lexical)"
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+
+def confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> dict[str, dict[str, int]]:
+    """confusion[gold][pred]; predictions outside `labels` get their own column."""
+    cols = list(labels) + sorted({p for p in pred if p not in labels})
+    m = {g: dict.fromkeys(cols, 0) for g in labels}
+    for g, p in zip(gold, pred, strict=True):
+        if g in m:
+            m[g][p] = m[g].get(p, 0) + 1
+    return m
+
+
+def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"p": p, "r": r, "f1": f, "tp": tp, "fp": fp, "fn": fn}
+
+
+def classification(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> dict:
+    """Accuracy, per-class P/R/F1 and macro-F1 over `labels` (gold outside labels must be filtered)."""
+    n = len(gold)
+    per = {}
+    for lab in labels:
+        tp = sum(1 for g, p in zip(gold, pred, strict=True) if g == lab and p == lab)
+        fp = sum(1 for g, p in zip(gold, pred, strict=True) if g != lab and p == lab)
+        fn = sum(1 for g, p in zip(gold, pred, strict=True) if g == lab and p != lab)
+        per[lab] = prf(tp, fp, fn) | {"support": sum(1 for g in gold if g == lab)}
+    acc = sum(1 for g, p in zip(gold, pred, strict=True) if g == p) / n if n else 0.0
+    return {
+        "n": n,
+        "accuracy": acc,
+        "macro_f1": sum(v["f1"] for v in per.values()) / len(labels),
+        "per_class": per,
+        "confusion": confusion(gold, pred, labels),
+    }
+
+
+def flag_metrics(gold_flag: Sequence[bool], pred_flag: Sequence[bool]) -> dict[str, float]:
+    tp = sum(1 for g, p in zip(gold_flag, pred_flag, strict=True) if g and p)
+    fp = sum(1 for g, p in zip(gold_flag, pred_flag, strict=True) if not g and p)
+    fn = sum(1 for g, p in zip(gold_flag, pred_flag, strict=True) if g and not p)
+    return prf(tp, fp, fn) | {"n": len(gold_flag)}
+
+
+def best_threshold(
+    sims: Sequence[float], gold_flag: Sequence[bool], grid: Iterable[float] | None = None
+) -> tuple[float, dict]:
+    """Embedding baseline: flag when similarity < t; t chosen on the same data for the best flag-F1
+    (an optimistic, in-sample choice, which favours the baseline)."""
+    grid = list(grid) if grid is not None else [round(0.05 + 0.01 * i, 2) for i in range(91)]
+    best_t, best = grid[0], None
+    for t in grid:
+        m = flag_metrics(gold_flag, [s < t for s in sims])
+        if best is None or m["f1"] > best["f1"] + 1e-12:
+            best_t, best = t, m
+    return best_t, best
+
+
+def percentile(xs: Sequence[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    k = (len(s) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+# --- machine state and output ----------------------------------------------------------------
+
+
+def machine() -> dict:
+    info = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    try:
+        info["loadavg_1m"] = round(os.getloadavg()[0], 2)
+    except OSError:
+        pass
+    return info
+
+
+def stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def save_json(prefix: str, payload: dict, path: str | None = None) -> Path:
+    out = Path(path) if path else OUT / f"{prefix}-{stamp()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=1, default=str))
+    return out
+
+
+def fmt(x, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def table(rows: list[list], header: list[str]) -> str:
+    cells = [[fmt(c) for c in r] for r in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def log(*args) -> None:
+    print(datetime.now(UTC).strftime("%H:%M:%S"), *args, file=sys.stderr, flush=True)

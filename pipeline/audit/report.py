@@ -1,0 +1,588 @@
+"""An audit run's report, written from the store: report.html, flagged.csv, results.jsonl.
+
+report.html is one self-contained file (inline CSS and SVG, no script, nothing fetched) rendered by
+jinja2 with autoescape on: every text that comes from transcripts or documents is HTML-escaped.
+All three files are streamed from the store and replaced atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+
+from pipeline.audit.kinds import KIND_LABELS, kind_label
+from pipeline.audit.store import AuditStore, AuditStoreError
+
+WORST_TURNS = 20
+TOP_ROWS = 25
+MAX_PROBLEMS = 200
+VERDICT_ORDER = ("contradicted", "unsupported", "unchecked", "supported", "not_a_claim")
+COLOURS = {
+    "contradicted": "#c0392b",
+    "unsupported": "#c77c02",
+    "unchecked": "#8e44ad",
+    "supported": "#2e8b57",
+    "not_a_claim": "#8a8f98",
+}
+KIND_COLOURS = {
+    "number": "#c0392b",
+    "negation": "#d35400",
+    "entity": "#b03a2e",
+    "model": "#922b21",
+    "not_in_documents": "#c77c02",
+    "unchecked": "#8e44ad",
+    "other": "#7b241c",
+}
+CSV_COLUMNS = (
+    "sentence_id",
+    "run_id",
+    "turn_id",
+    "conversation_id",
+    "turn",
+    "source",
+    "line",
+    "corpus",
+    "sentence",
+    "start",
+    "end",
+    "verdict",
+    "kind",
+    "confidence",
+    "reason",
+    "doc_id",
+    "title",
+    "page",
+    "section",
+    "quote",
+    "question",
+)
+
+
+def write_report(store: AuditStore, run_id: str, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write the three report files of `run_id` into out_dir; returns their paths."""
+    if store.run(run_id) is None:
+        raise AuditStoreError(
+            f"unknown audit run {run_id!r} in {store.path}; `veracity audit` lists none such"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "flagged_csv": out / "flagged.csv",
+        "results_jsonl": out / "results.jsonl",
+        "html": out / "report.html",
+    }
+    n_csv = _atomic_write(paths["flagged_csv"], lambda fh: write_flagged_csv(store, run_id, fh), newline="")
+    n_jsonl = _atomic_write(paths["results_jsonl"], lambda fh: write_results_jsonl(store, run_id, fh))
+    context = gather(store, run_id)
+    context["files"] = {"flagged_csv": n_csv, "results_jsonl": n_jsonl}
+    _atomic_write(paths["html"], lambda fh: fh.write(render_html(context)))
+    return paths
+
+
+def _atomic_write(path: Path, write, newline: str | None = None) -> Any:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline=newline) as fh:
+            result = write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return result
+
+
+# --- flagged.csv and results.jsonl -------------------------------------------------------------
+
+
+def _cell(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula (=, +, -, @ first) is prefixed with a quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def flagged_rows(store: AuditStore, run_id: str) -> Iterator[dict]:
+    for s in store.iter_flagged(run_id):
+        c = s["citations"][0] if s["citations"] else {}
+        yield {
+            "sentence_id": s["id"],
+            "run_id": s["run_id"],
+            "turn_id": s["turn_id"],
+            "conversation_id": s["conversation_id"],
+            "turn": s["turn"],
+            "source": s["source"],
+            "line": s["line"],
+            "corpus": s["corpus"],
+            "sentence": s["text"],
+            "start": s["start_char"],
+            "end": s["end_char"],
+            "verdict": s["verdict"],
+            "kind": kind_label(s["kind"]),
+            "confidence": s["confidence"],
+            "reason": s["reason"],
+            "doc_id": c.get("doc_id", ""),
+            "title": c.get("title", ""),
+            "page": c.get("page") if c.get("page") is not None else "",
+            "section": c.get("section", ""),
+            "quote": c.get("quote", ""),
+            "question": s["question"] or "",
+        }
+
+
+def write_flagged_csv(store: AuditStore, run_id: str, fh) -> int:
+    """One row per flagged sentence with its best citation; returns the number of rows."""
+    writer = csv.writer(fh)
+    writer.writerow(CSV_COLUMNS)
+    n = 0
+    for row in flagged_rows(store, run_id):
+        writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
+        n += 1
+    return n
+
+
+def turn_record(t: dict) -> dict:
+    """The results.jsonl line of a turn (store.iter_turns / store.turn shape)."""
+    counts = {v: t[f"n_{v}"] for v in VERDICT_ORDER}
+    sentences = []
+    for s in t["sentences"]:
+        sentences.append(
+            {
+                "id": s["id"],
+                "text": s["text"],
+                "start": s.get("start", s.get("start_char")),
+                "end": s.get("end", s.get("end_char")),
+                "verdict": s["verdict"],
+                "confidence": s["confidence"],
+                "reason": s["reason"],
+                "flagged": bool(s["flagged"]),
+                "kind": s["kind"],
+                "citations": [
+                    {
+                        "doc_id": c["doc_id"],
+                        "title": c["title"],
+                        "page": c["page"],
+                        "section": c["section"],
+                        "start": c.get("start", c.get("start_char")),
+                        "end": c.get("end", c.get("end_char")),
+                        "quote": c["quote"],
+                    }
+                    for c in s["citations"]
+                ],
+            }
+        )
+    return {
+        "run_id": t["run_id"],
+        "turn_id": t["id"],
+        "conversation_id": t["conversation_id"],
+        "turn": t["turn"],
+        "source": t["source"],
+        "line": t["line"],
+        "question": t["question"],
+        "answer": t["answer"],
+        "corpus": t["corpus"],
+        "doc_ids": t["doc_ids"],
+        "status": t["status"],
+        "error": t["error"],
+        "summary": {
+            "counts": counts,
+            "n_sentences": t["n_sentences"],
+            "n_flagged": t["n_flagged"],
+            "flagged": t["n_flagged"] > 0,
+            "worst": t["worst"],
+        },
+        "sentences": sentences,
+        "output": t["output"],
+        "mode": t["mode"],
+        "versions": t["versions"],
+        "timings_ms": t["timings"],
+        "verify_ms": t["verify_ms"],
+        "verified_at": t["verified_at"],
+    }
+
+
+def write_results_jsonl(store: AuditStore, run_id: str, fh) -> int:
+    """One JSON line per stored turn (done or error); returns the number of lines."""
+    n = 0
+    for t in store.iter_turns(run_id):
+        fh.write(json.dumps(turn_record(t), ensure_ascii=False))
+        fh.write("\n")
+        n += 1
+    return n
+
+
+# --- report.html --------------------------------------------------------------------------------
+
+
+def _percentile(store: AuditStore, run_id: str, n: int, p: float) -> float | None:
+    if n == 0:
+        return None
+    offset = min(n - 1, int(round(p * (n - 1))))
+    rows = store.query(
+        "SELECT verify_ms FROM turns WHERE run_id = ? AND status = 'done' AND verify_ms IS NOT NULL "
+        "ORDER BY verify_ms LIMIT 1 OFFSET ?",
+        (run_id, offset),
+    )
+    return rows[0]["verify_ms"] if rows else None
+
+
+def segments(answer: str, sentences: list[dict]) -> list[dict]:
+    """The answer cut into plain text and flagged sentences (with their marker number)."""
+    out: list[dict] = []
+    pos, n = 0, 0
+    for s in sorted(sentences, key=lambda s: s.get("start_char") or 0):
+        start, end = s.get("start_char"), s.get("end_char")
+        if (
+            not s["flagged"]
+            or start is None
+            or end is None
+            or start < pos
+            or end > len(answer)
+            or end <= start
+        ):
+            continue
+        n += 1
+        if start > pos:
+            out.append({"text": answer[pos:start], "verdict": None})
+        out.append({"text": answer[start:end], "verdict": s["verdict"], "n": n})
+        pos = end
+    if pos < len(answer):
+        out.append({"text": answer[pos:], "verdict": None})
+    return out
+
+
+def gather(store: AuditStore, run_id: str) -> dict:
+    """Everything report.html shows, computed with SQL (bounded memory whatever the run's size)."""
+    run = store.run(run_id)
+    q = store.query
+    verdicts = {
+        r["verdict"]: r["n"]
+        for r in q(
+            "SELECT s.verdict, COUNT(*) AS n FROM sentences s JOIN turns t ON t.id = s.turn_id WHERE t.run_id = ? "
+            "GROUP BY s.verdict",
+            (run_id,),
+        )
+    }
+    verdict_rows = [
+        {"key": v, "label": v.replace("_", " "), "n": verdicts.get(v, 0), "colour": COLOURS[v]}
+        for v in VERDICT_ORDER
+    ]
+    flag_rows = [r for r in verdict_rows if r["key"] in ("contradicted", "unsupported", "unchecked")]
+    kinds = {
+        r["kind"]: r["n"]
+        for r in q(
+            "SELECT s.kind, COUNT(*) AS n FROM sentences s JOIN turns t ON t.id = s.turn_id "
+            "WHERE t.run_id = ? AND s.flagged = 1 GROUP BY s.kind",
+            (run_id,),
+        )
+    }
+    kind_rows = sorted(
+        (
+            {"key": k, "label": kind_label(k), "n": kinds.get(k, 0), "colour": KIND_COLOURS.get(k, "#7b241c")}
+            for k in KIND_LABELS
+            if kinds.get(k)
+        ),
+        key=lambda r: -r["n"],
+    )
+    flag_cols = (
+        "SUM(s.verdict = 'contradicted') AS contradicted, SUM(s.verdict = 'unsupported') AS unsupported, "
+        "SUM(s.verdict = 'unchecked') AS unchecked"
+    )
+    base = (
+        "FROM sentences s JOIN turns t ON t.id = s.turn_id "
+        "LEFT JOIN citations c ON c.sentence_id = s.id AND c.rank = 0 WHERE t.run_id = ? AND s.flagged = 1"
+    )
+    by_doc = q(
+        f"SELECT c.doc_id, MAX(c.title) AS title, COUNT(*) AS n, COUNT(DISTINCT s.turn_id) AS turns, "
+        f"{flag_cols} {base} GROUP BY c.doc_id ORDER BY n DESC, c.doc_id LIMIT ?",
+        (run_id, TOP_ROWS),
+    )
+    by_section = q(
+        f"SELECT c.doc_id, c.section, c.page, COUNT(*) AS n, {flag_cols} {base} "
+        f"GROUP BY c.doc_id, c.section ORDER BY n DESC, c.doc_id, c.section LIMIT ?",
+        (run_id, TOP_ROWS),
+    )
+    n_docs = q(f"SELECT COUNT(DISTINCT COALESCE(c.doc_id, '')) AS n {base}", (run_id,))[0]["n"]
+    n_sections = q(f"SELECT COUNT(*) AS n FROM (SELECT 1 {base} GROUP BY c.doc_id, c.section)", (run_id,))[0][
+        "n"
+    ]
+    corpora = q(
+        "SELECT corpus, COUNT(*) AS turns, SUM(n_flagged > 0) AS flagged FROM turns WHERE run_id = ? "
+        "GROUP BY corpus ORDER BY turns DESC",
+        (run_id,),
+    )
+
+    worst_ids = [
+        r["id"]
+        for r in q(
+            "SELECT id FROM turns WHERE run_id = ? AND status = 'done' AND n_flagged > 0 ORDER BY n_contradicted DESC, "
+            "n_flagged DESC, CAST(n_flagged AS REAL) / MAX(n_sentences, 1) DESC, id LIMIT ?",
+            (run_id, WORST_TURNS),
+        )
+    ]
+    worst = []
+    for tid in worst_ids:
+        t = store.turn(tid)
+        t["segments"] = segments(t["answer"], t["sentences"])
+        t["flagged_sentences"] = [s for s in t["sentences"] if s["flagged"]]
+        for s in t["flagged_sentences"]:
+            s["kind_label"] = kind_label(s["kind"])
+        worst.append(t)
+
+    timing = q(
+        "SELECT COUNT(*) AS n, AVG(verify_ms) AS avg, MIN(verified_at) AS first, MAX(verified_at) AS last "
+        "FROM turns WHERE run_id = ? AND status = 'done'",
+        (run_id,),
+    )[0]
+    n_timed = q(
+        "SELECT COUNT(*) AS n FROM turns WHERE run_id = ? AND status = 'done' AND verify_ms IS NOT NULL",
+        (run_id,),
+    )[0]["n"]
+    timing["p50"] = _percentile(store, run_id, n_timed, 0.5)
+    timing["p95"] = _percentile(store, run_id, n_timed, 0.95)
+    errors = q(
+        "SELECT error, COUNT(*) AS n, MIN(conversation_id) AS example FROM turns "
+        "WHERE run_id = ? AND status = 'error' GROUP BY error ORDER BY n DESC LIMIT 20",
+        (run_id,),
+    )
+    versions = [
+        json.loads(r["versions"] or "{}") | {"turns": r["n"]}
+        for r in q(
+            "SELECT versions, COUNT(*) AS n FROM turns WHERE run_id = ? AND status = 'done' GROUP BY versions "
+            "ORDER BY n DESC LIMIT 3",
+            (run_id,),
+        )
+    ]
+    done = run["done"]
+    totals = {
+        "conversations": run["conversations"],
+        "turns": run["turns"],
+        "done": done,
+        "errors": run["errors"],
+        "sentences": run["sentences"],
+        "flagged_sentences": run["flagged_sentences"],
+        "flagged_turns": run["flagged_turns"],
+        "problems": run["problems"],
+        "flagged_share": (run["flagged_turns"] / done) if done else 0.0,
+        "contradicted_turns": q(
+            "SELECT COUNT(*) AS n FROM turns WHERE run_id = ? AND n_contradicted > 0", (run_id,)
+        )[0]["n"],
+    }
+    return {
+        "run": run,
+        "totals": totals,
+        "verdict_rows": verdict_rows,
+        "flag_rows": flag_rows,
+        "kind_rows": kind_rows,
+        "by_doc": by_doc,
+        "by_section": by_section,
+        "n_docs": n_docs,
+        "n_sections": n_sections,
+        "corpora": corpora,
+        "worst": worst,
+        "timing": timing,
+        "errors": errors,
+        "problems": store.problems(run_id, limit=MAX_PROBLEMS),
+        "versions": versions,
+        "colours": COLOURS,
+        "kind_labels": KIND_LABELS,
+    }
+
+
+_ENV = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+_ENV.filters["pct"] = lambda x: f"{100 * (x or 0):.1f}%"
+_ENV.filters["ms"] = lambda x: "–" if x is None else f"{x:,.0f} ms"
+
+
+def render_html(context: dict) -> str:
+    return _TEMPLATE.render(**context)
+
+
+_TEMPLATE = _ENV.from_string("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Veracity audit {{ run.run_id }}</title>
+<style>
+:root { --fg: #1d2330; --muted: #5d6472; --line: #d9dde4; --bg: #f6f7f9; }
+* { box-sizing: border-box; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); margin: 0;
+       background: var(--bg); }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 20px 60px; }
+h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 32px 0 10px; }
+.muted { color: var(--muted); } .small { font-size: 13px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px; margin: 16px 0; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
+.card .n { font-size: 24px; font-weight: 600; } .card .l { color: var(--muted); font-size: 13px; }
+.card.alert .n { color: #c0392b; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 16px; }
+.panel { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; }
+table { border-collapse: collapse; width: 100%; background: #fff; font-size: 14px; }
+th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: #eef0f4; font-weight: 600; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.turn { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; margin: 14px 0; }
+.turn h3 { font-size: 15px; margin: 0 0 6px; }
+.q { color: var(--muted); margin: 4px 0 8px; white-space: pre-wrap; }
+.answer { white-space: pre-wrap; background: #fafbfc; border: 1px solid var(--line); border-radius: 6px;
+          padding: 8px 10px; max-height: 320px; overflow: auto; }
+mark { padding: 0 2px; border-radius: 3px; }
+mark.contradicted { background: #f9d6d2; } mark.unsupported { background: #fbe7c2; }
+mark.unchecked { background: #e8daf2; }
+sup.m { font-weight: 700; font-size: 11px; }
+.badge { display: inline-block; padding: 0 6px; border-radius: 10px; color: #fff; font-size: 12px; }
+.flag { margin: 8px 0 0; padding-left: 10px; border-left: 3px solid var(--line); }
+blockquote { margin: 4px 0 0; padding: 4px 10px; background: #f3f5f8; border-radius: 4px; font-size: 13px;
+             white-space: pre-wrap; }
+code { font-size: 13px; }
+</style>
+</head>
+<body>
+<main>
+{% macro bars(rows, width=500) %}
+{% set maxn = (rows | map(attribute='n') | max) if rows else 0 %}
+{% set h = rows | length * 28 + 6 %}
+<svg xmlns="http://www.w3.org/2000/svg" role="img" width="100%" viewBox="0 0 {{ width }} {{ h }}"
+     style="max-width: {{ width }}px">
+{% for r in rows %}
+  {% set y = loop.index0 * 28 + 4 %}
+  {% set w = ((r.n / maxn) * (width - 230)) if maxn else 0 %}
+  <text x="0" y="{{ y + 15 }}" font-size="13" fill="#1d2330">{{ r.label }}</text>
+  <rect x="170" y="{{ y }}" width="{{ '%.1f' | format(w) }}" height="20" rx="3" fill="{{ r.colour }}"></rect>
+  <text x="{{ '%.1f' | format(176 + w) }}" y="{{ y + 15 }}" font-size="13" fill="#1d2330">{{ r.n }}</text>
+{% endfor %}
+</svg>
+{% endmacro %}
+
+<h1>Veracity audit <code>{{ run.run_id }}</code></h1>
+<div class="muted small">
+  corpus <b>{{ run.corpus or '–' }}</b> · status {{ run.status }} · started {{ run.created_at }}
+  {% if run.finished_at %} · finished {{ run.finished_at }}{% endif %}
+  {% if run.inputs %}<br>input: {{ run.inputs | join(', ') }}{% endif %}
+</div>
+
+<div class="cards">
+  <div class="card"><div class="n">{{ totals.conversations }}</div><div class="l">conversations</div></div>
+  <div class="card"><div class="n">{{ totals.done }}</div><div class="l">turns verified</div></div>
+  <div class="card alert"><div class="n">{{ totals.flagged_share | pct }}</div>
+    <div class="l">of turns with a flag ({{ totals.flagged_turns }})</div></div>
+  <div class="card alert"><div class="n">{{ totals.contradicted_turns }}</div>
+    <div class="l">turns contradicting the documents</div></div>
+  <div class="card"><div class="n">{{ totals.flagged_sentences }}</div>
+    <div class="l">flagged of {{ totals.sentences }} sentences</div></div>
+  <div class="card"><div class="n">{{ totals.errors }}</div><div class="l">turns not verified (errors)</div></div>
+  <div class="card"><div class="n">{{ totals.problems }}</div><div class="l">input problems (skipped)</div></div>
+</div>
+
+<div class="charts">
+  <div class="panel"><h2 style="margin-top:0">Sentences by verdict</h2>{{ bars(verdict_rows) }}</div>
+  <div class="panel"><h2 style="margin-top:0">Flags by kind of error</h2>
+    {% if kind_rows %}{{ bars(kind_rows) }}{% else %}<p class="muted">No flagged sentences.</p>{% endif %}</div>
+</div>
+
+<h2>Flags by verdict</h2>
+<table>
+<tr><th>verdict</th><th class="num">sentences</th><th>meaning</th></tr>
+{% for r in flag_rows %}
+<tr><td><span class="badge" style="background: {{ r.colour }}">{{ r.label }}</span></td><td class="num">{{ r.n }}</td>
+<td class="muted">{% if r.key == 'contradicted' %}the documents say otherwise{% elif r.key == 'unsupported' %}the documents do not state it{% else %}could not be checked (never counted as supported){% endif %}</td></tr>
+{% endfor %}
+</table>
+
+<h2>Flags by kind of error</h2>
+<table>
+<tr><th>kind</th><th class="num">sentences</th></tr>
+{% for r in kind_rows %}<tr><td>{{ r.label }}</td><td class="num">{{ r.n }}</td></tr>{% else %}
+<tr><td colspan="2" class="muted">none</td></tr>{% endfor %}
+</table>
+
+<h2>Flags by document</h2>
+<p class="muted small">Each flagged sentence is counted under its best evidence (the closest passage when the
+documents do not state it).{% if n_docs > by_doc | length %} Top {{ by_doc | length }} of {{ n_docs }}.{% endif %}</p>
+<table>
+<tr><th>document</th><th class="num">flags</th><th class="num">turns</th><th class="num">contradicted</th>
+<th class="num">unsupported</th><th class="num">unchecked</th></tr>
+{% for r in by_doc %}
+<tr><td>{% if r.doc_id %}<code>{{ r.doc_id }}</code>{% if r.title %}<br><span class="muted small">{{ r.title }}</span>{% endif %}{% else %}<span class="muted">(no evidence retrieved)</span>{% endif %}</td>
+<td class="num">{{ r.n }}</td><td class="num">{{ r.turns }}</td><td class="num">{{ r.contradicted }}</td>
+<td class="num">{{ r.unsupported }}</td><td class="num">{{ r.unchecked }}</td></tr>
+{% else %}<tr><td colspan="6" class="muted">none</td></tr>{% endfor %}
+</table>
+
+<h2>Flags by document and section</h2>
+{% if n_sections > by_section | length %}<p class="muted small">Top {{ by_section | length }} of {{ n_sections }}.</p>{% endif %}
+<table>
+<tr><th>document</th><th>section / page</th><th class="num">flags</th><th class="num">contradicted</th>
+<th class="num">unsupported</th><th class="num">unchecked</th></tr>
+{% for r in by_section %}
+<tr><td>{% if r.doc_id %}<code>{{ r.doc_id }}</code>{% else %}<span class="muted">(no evidence retrieved)</span>{% endif %}</td>
+<td>{{ r.section or ('p. ' ~ r.page if r.page else '–') }}</td><td class="num">{{ r.n }}</td>
+<td class="num">{{ r.contradicted }}</td><td class="num">{{ r.unsupported }}</td><td class="num">{{ r.unchecked }}</td></tr>
+{% else %}<tr><td colspan="6" class="muted">none</td></tr>{% endfor %}
+</table>
+
+{% if corpora | length > 1 %}
+<h2>By corpus</h2>
+<table><tr><th>corpus</th><th class="num">turns</th><th class="num">with flags</th></tr>
+{% for r in corpora %}<tr><td>{{ r.corpus }}</td><td class="num">{{ r.turns }}</td><td class="num">{{ r.flagged }}</td></tr>{% endfor %}
+</table>
+{% endif %}
+
+<h2>Worst turns</h2>
+<p class="muted small">Ranked by contradicted sentences, then flagged sentences. All {{ totals.flagged_sentences }}
+flagged sentences are in <code>flagged.csv</code>; every turn is in <code>results.jsonl</code>.</p>
+{% for t in worst %}
+<div class="turn" id="turn-{{ t.id }}">
+  <h3>{{ loop.index }}. conversation <code>{{ t.conversation_id }}</code>, turn {{ t.turn }}
+    <span class="muted small">· {{ t.n_flagged }} of {{ t.n_sentences }} sentences flagged · turn id {{ t.id }}
+    · {{ t.source }}{% if t.line %}:{{ t.line }}{% endif %}</span></h3>
+  {% if t.question %}<div class="q"><b>Question:</b> {{ t.question }}</div>{% endif %}
+  <div class="answer">{% for seg in t.segments %}{% if seg.verdict %}<mark class="{{ seg.verdict }}">{{ seg.text }}</mark><sup class="m">[{{ seg.n }}]</sup>{% else %}{{ seg.text }}{% endif %}{% endfor %}</div>
+  {% for s in t.flagged_sentences %}
+  <div class="flag">
+    <b>[{{ loop.index }}]</b> <span class="badge" style="background: {{ colours[s.verdict] }}">{{ s.verdict }}</span>
+    <span class="small muted">{{ s.kind_label }} · confidence {{ '%.2f' | format(s.confidence or 0) }} · sentence id {{ s.id }}</span>
+    <div class="small">{{ s.reason }}</div>
+    {% for c in s.citations[:2] %}
+    <blockquote><span class="muted">{{ c.doc_id }}{% if c.page %}, p. {{ c.page }}{% elif c.section %}, {{ c.section }}{% endif %}:</span> “{{ c.quote }}”</blockquote>
+    {% endfor %}
+  </div>
+  {% endfor %}
+</div>
+{% else %}<p class="muted">No turn has a flagged sentence.</p>{% endfor %}
+
+{% if errors %}
+<h2>Turns that could not be verified</h2>
+<p class="muted small">Stored with status “error”; re-running the audit with <code>--run-id {{ run.run_id }}</code> retries them.</p>
+<table><tr><th>error</th><th class="num">turns</th><th>example conversation</th></tr>
+{% for e in errors %}<tr><td>{{ e.error }}</td><td class="num">{{ e.n }}</td><td><code>{{ e.example }}</code></td></tr>{% endfor %}
+</table>
+{% endif %}
+
+<h2>Input problems</h2>
+{% if problems %}
+<p class="muted small">Lines that could not be read were skipped; the run went on.{% if totals.problems > problems | length %} First {{ problems | length }} of {{ totals.problems }}.{% endif %}</p>
+<table><tr><th>file</th><th class="num">line</th><th>problem</th></tr>
+{% for p in problems %}<tr><td><code>{{ p.source }}</code></td><td class="num">{{ p.line if p.line is not none else '–' }}</td><td>{{ p.message }}</td></tr>{% endfor %}
+</table>
+{% else %}<p class="muted">None.</p>{% endif %}
+
+<h2>Run</h2>
+<table>
+<tr><th>verification time per turn</th><td>mean {{ timing.avg | ms }}, median {{ timing.p50 | ms }}, p95 {{ timing.p95 | ms }}</td></tr>
+<tr><th>first / last turn stored</th><td>{{ timing.first or '–' }} / {{ timing.last or '–' }}</td></tr>
+{% for v in versions %}<tr><th>engine{% if versions | length > 1 %} ({{ v.turns }} turns){% endif %}</th>
+<td class="small">{% for k, val in v.items() if k != 'turns' %}{{ k }}: <code>{{ val }}</code>{% if not loop.last %} · {% endif %}{% endfor %}</td></tr>{% endfor %}
+<tr><th>files</th><td><code>flagged.csv</code> ({{ files.flagged_csv }} rows) · <code>results.jsonl</code> ({{ files.results_jsonl }} lines)</td></tr>
+</table>
+<p class="muted small">Generated by <code>veracity report {{ run.run_id }}</code> from the audit store.</p>
+</main>
+</body>
+</html>
+""")

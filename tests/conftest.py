@@ -1,0 +1,94 @@
+"""Shared fixtures: the shared real data, one embedder per test session, corpus configs from paths,
+and a way to run the `veracity` command in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.chunk import ChunkSettings
+from pipeline.corpus import CorpusConfig, Source
+from pipeline.settings import PROJECT_ROOT
+
+# CI clones the repository with ../shared beside it; the data is read-only.
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def make_config(
+    name: str, *paths: Path | str, domain: str = "general", chunking: ChunkSettings | None = None
+) -> CorpusConfig:
+    """A corpus definition over files, directories or globs (absolute paths), like a corpora/*.toml."""
+    return CorpusConfig(
+        name=name,
+        domain=domain,
+        sources=[Source(str(p), domain) for p in paths],
+        chunking=chunking or ChunkSettings(),
+        base_dir=Path("/"),
+    )
+
+
+class Cli:
+    """The installed `veracity` console script (else `python -m pipeline.cli`), isolated from the
+    project's corpora/ and VERACITY_HOME."""
+
+    def argv(self, *args: str | Path) -> list[str]:
+        script = Path(sys.executable).parent / "veracity"
+        head = [str(script)] if script.exists() else [sys.executable, "-m", "pipeline.cli"]
+        return head + [str(a) for a in args]
+
+    def env(self, corpora_dir: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("VERACITY_HOME", None)
+        env.update(
+            VERACITY_CORPORA_DIR=str(corpora_dir),
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            TOKENIZERS_PARALLELISM="false",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
+        )
+        return env
+
+    def run(
+        self, home: Path, *args: str | Path, corpora_dir: Path, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        Path(home).mkdir(parents=True, exist_ok=True)
+        return subprocess.run(
+            self.argv("--home", home, *args),
+            capture_output=True,
+            text=True,
+            env=self.env(corpora_dir),
+            timeout=timeout,
+            cwd=home,
+        )
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """/…/shared/data (real documents, read-only)."""
+    if not (SHARED / "README.md").exists():
+        pytest.fail(f"shared data not found at {SHARED}: clone it as ../shared beside the repository")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real all-MiniLM-L6-v2 embedder, loaded once per test session."""
+    from pipeline.embed import get_embedder
+
+    return get_embedder()
+
+
+@pytest.fixture(scope="session")
+def config_for() -> Callable[..., CorpusConfig]:
+    """`config_for(name, *paths, domain=..., chunking=...)` -> CorpusConfig."""
+    return make_config
+
+
+@pytest.fixture(scope="session")
+def cli() -> Cli:
+    return Cli()

@@ -1,0 +1,275 @@
+"""The review UI end to end: real verifications of the sample corpus, a real uvicorn on 127.0.0.1 and
+Debian's headless Chromium driven by Playwright. Sign in, work the queue with the keyboard, read the
+evidence, export CSV, and check that HTML inside an answer stays inert."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+PROJECT = Path(__file__).resolve().parent.parent
+PASSWORD = "review-pass-2026"
+XSS_ANSWER = (
+    "Late payments bear interest at 1.5% per month. <img src=x onerror=window.__xss=1> "
+    "<script>window.__xss=1</script> The initial term is five (5) years."
+)
+ANSWERS = [  # (run, conversation, question, answer)
+    (
+        "audit-1",
+        "conv-1",
+        "What does the Northwind MSA say about uptime and fees?",
+        "The Northwind platform must be available 99.9% of the time in each calendar month. "
+        "Customer pays a monthly fee of USD 12,500. Late payments bear interest at 2% per month.",
+    ),
+    (
+        "audit-1",
+        "conv-2",
+        "Summarise the Helios license.",
+        "Under the Helios license, Licensee may use the software for up to 500 named users. "
+        "Licensor must respond to critical support requests within four (4) hours.",
+    ),
+    ("audit-1", "conv-3", "Late fees? <b>bold</b>", XSS_ANSWER),
+    (None, None, None, "Each Calmora tablet contains 500 mg of calcium carbonate."),  # an API verification
+]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A tmp home with the sample corpus indexed and real verifications stored; the API app (with the
+    UI) served by uvicorn on a random port. Yields (base_url, {conversation: turn})."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import uvicorn
+
+    from api.app import create_app
+    from api.config import ApiSettings
+    from pipeline.audit.store import AuditStore, store_path
+    from pipeline.catalog import corpus_config
+    from pipeline.indexer import index_corpus
+    from pipeline.review import ReviewStore
+    from pipeline.settings import Settings
+    from pipeline.verify import Engine
+
+    home = tmp_path_factory.mktemp("ui") / "home"
+    settings = Settings(home=home, corpora_dir=PROJECT / "corpora")
+    index_corpus(corpus_config("sample", settings), settings)
+    engine = Engine(settings)
+    store = AuditStore(store_path(settings))
+    turns = {}
+    for run, conv, question, answer in ANSWERS:
+        result = engine.verify(answer, corpus="sample", question=question)
+        tid = store.record_verification(
+            run, "transcripts.jsonl" if run else None, conv, 1, question, answer, "sample", result
+        )
+        turns[conv or "api"] = store.turn(tid)
+    ReviewStore(store).add_reviewer("rita", PASSWORD)
+    store.close()
+
+    api_settings = ApiSettings(
+        home=home, corpora_dir=PROJECT / "corpora", auth_disabled=True, serve_corpora=["sample"]
+    )
+    app = create_app(api_settings, engine=engine)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", turns
+    srv.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+    yield b
+    b.close()
+    pw.stop()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+    p = context.new_page()
+    p.set_default_timeout(120_000)  # the machine may be busy: generous, not slow
+    p.errors = []  # console errors and page errors (CSP violations show up here)
+    p.on("console", lambda m: p.errors.append(m.text) if m.type == "error" else None)
+    p.on("pageerror", lambda e: p.errors.append(str(e)))
+    yield p
+    context.close()
+
+
+def flagged_id(turn: dict, startswith: str) -> int:
+    return next(s["id"] for s in turn["sentences"] if s["flagged"] and s["text"].startswith(startswith))
+
+
+def sign_in(page, base: str, target: str = "/ui/queue") -> None:
+    page.goto(base + target)
+    assert "/ui/login" in page.url
+    page.fill("input[name=name]", "rita")
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert "/ui/login" not in page.url
+
+
+def test_review_with_keyboard_evidence_and_export(page, server):
+    base, turns = server
+    sign_in(page, base)
+    # the queue: counts at the top, every flagged sentence listed (audit and API)
+    open_count = page.locator(".count.status-open .n").inner_text()
+    total = sum(t["n_flagged"] for t in turns.values())
+    assert int(open_count) == total and total >= 5
+    assert page.locator("tr[data-row]").count() == total
+    assert page.locator("td.run", has_text="api").count() == 1
+    # open the uptime item from the queue
+    uptime = flagged_id(turns["conv-1"], "The Northwind platform")
+    with page.expect_navigation():
+        page.click(f"a[href^='/ui/items/{uptime}']")
+    assert page.locator("#current-status").inner_text() == "open"
+    # the whole answer with the selected sentence, its reason, the evidence with the quote marked
+    assert (
+        page.locator(".answer .s.selected")
+        .inner_text()
+        .startswith("The Northwind platform must be available")
+    )
+    assert page.locator(".answer .s.v-supported").count() == 1
+    assert "99.5%" in page.locator(".selected-card .reason").inner_text()
+    mark = page.locator(".cite .context mark").first
+    assert "available 99.5% of the time" in mark.inner_text()
+    context_text = page.locator(".cite .context").first.inner_text()
+    assert "ARTICLE I. SERVICES" in context_text and len(context_text) > len(mark.inner_text()) + 200
+    assert "MASTER SERVICES AGREEMENT" in page.locator(".cite .title").first.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "item_view.png"), full_page=True)
+
+    # confirm with the keyboard; the decision is stored and survives a reload
+    page.fill("textarea[name=comment]", "uptime is 99.5%, not 99.9%")
+    page.locator("textarea[name=comment]").press("Escape")
+    with page.expect_navigation():
+        page.keyboard.press("c")
+    assert page.locator("#current-status").inner_text() == "confirmed"
+    page.reload()
+    assert page.locator("#current-status").inner_text() == "confirmed"
+    trail = page.locator(".trail li")
+    assert trail.count() == 1 and "rita" in trail.first.inner_text()
+    assert "uptime is 99.5%, not 99.9%" in trail.first.inner_text()
+    # re-decide: the trail keeps both, the latest is the status
+    with page.expect_navigation():
+        page.keyboard.press("e")
+    assert (
+        page.locator("#current-status").inner_text() == "escalated" and page.locator(".trail li").count() == 2
+    )
+
+    # j goes to the next item, k comes back
+    with page.expect_navigation():
+        page.keyboard.press("j")
+    assert f"/ui/items/{uptime}" not in page.url
+    with page.expect_navigation():
+        page.keyboard.press("k")
+    assert f"/ui/items/{uptime}?" in page.url or page.url.endswith(f"/ui/items/{uptime}")
+
+    # the document opens at the citation, quote highlighted
+    with page.expect_navigation():
+        page.click(".cite a.open-doc >> nth=0")
+    assert page.url.endswith("#cite")
+    cited = page.locator("mark#cite")
+    assert "99.5%" in cited.inner_text() and cited.is_visible()
+    assert "MASTER SERVICES AGREEMENT" in page.locator(".doc-title").inner_text()
+
+    # progress, then the CSV export as a download
+    page.goto(base + "/ui/runs")
+    row = page.locator("tr", has_text="audit-1")
+    assert "1 / " in row.inner_text()
+    with page.expect_download() as info:
+        page.click("header nav >> text=Export CSV")
+    download = info.value
+    assert download.suggested_filename.startswith(
+        "veracity-decisions-"
+    ) and download.suggested_filename.endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
+    assert [(r["decision"], r["reviewer"], r["sentence_id"], r["current"]) for r in rows] == [
+        ("confirmed", "rita", str(uptime), "0"),
+        ("escalated", "rita", str(uptime), "1"),
+    ]
+    assert rows[0]["comment"] == "uptime is 99.5%, not 99.9%" and rows[0]["run_id"] == "audit-1"
+    assert page.errors == []
+
+
+def test_answer_html_is_inert(page, server):
+    base, turns = server
+    sid = flagged_id(turns["conv-3"], "Late payments")
+    sign_in(page, base, f"/ui/items/{sid}")
+    assert f"/ui/items/{sid}" in page.url
+    answer = page.locator(".answer")
+    text = answer.inner_text()
+    assert "<img src=x onerror=window.__xss=1>" in text and "<script>window.__xss=1</script>" in text
+    assert answer.locator("img, script").count() == 0
+    assert page.locator(".question").inner_text().endswith("Late fees? <b>bold</b>")
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    page.goto(base + "/ui/queue")
+    assert "<script>window.__xss=1</script>" in page.locator("table.queue").inner_text()
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert page.errors == []
+
+
+def test_queue_keyboard_and_login_required(page, server):
+    base, turns = server
+    page.goto(base + "/ui/runs")
+    assert "/ui/login?next=%2Fui%2Fruns" in page.url
+    page.fill("input[name=name]", "rita")
+    page.fill("input[name=password]", "not the password")
+    page.click("button[type=submit]")
+    assert "Unknown reviewer or wrong password" in page.locator(".error").inner_text()
+    page.errors.clear()  # the refused sign-in is a 401, which Chromium logs as a console error
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert page.url.endswith("/ui/runs")
+    # filter the queue to the API verifications, then open the row with j + Enter
+    page.goto(base + "/ui/queue?run=api")
+    assert page.locator("tr[data-row]").count() == 1
+    page.keyboard.press("j")
+    assert page.locator("tr[data-row].current").count() == 1
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "/ui/items/" in page.url and "run=api" in page.url
+    assert (
+        "Calmora" in page.locator(".answer").inner_text() or "calcium" in page.locator(".answer").inner_text()
+    )
+    assert page.errors == []
