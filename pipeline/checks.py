@@ -536,9 +536,9 @@ _BOUND_BEFORE = re.compile(
     r"(?P<max>up\s+to|maximum(?:\s+of)?|max\.?|at\s+most|no\s+more\s+than|not\s+more\s+than|not\s+to\s+exceed|"
     r"not\s+exceed(?:ing)?|no\s+greater\s+than|within|no\s+later\s+than|not\s+later\s+than|no\s+longer\s+than|"
     r"not\s+longer\s+than|limit(?:ed)?\s+(?:of|to)|cap(?:ped)?\s+(?:of|at)|≤|最多|不超过|最大|以内)"
-    r"|(?P<wmax>less\s+than|fewer\s+than|under|below|<)"
+    r"|(?P<wmax>less\s+than|fewer\s+than|shorter\s+than|younger\s+than|under|below|<)"
     r"|(?P<min>at\s+least|minimum(?:\s+of)?|no\s+less\s+than|not\s+less\s+than|no\s+earlier\s+than|≥|至少|不少于|以上)"
-    r"|(?P<wmin>more\s+than|greater\s+than|over|above|exceeding|>)",
+    r"|(?P<wmin>more\s+than|greater\s+than|longer\s+than|older\s+than|over|above|exceeding|>)",
     _I,
 )
 _BOUND_AFTER = re.compile(

@@ -105,6 +105,19 @@ def test_limits_are_marked() -> None:
     assert (q.bound, q.limit) == ("max", True)
 
 
+def test_longer_than_and_more_than_are_the_same_bound() -> None:
+    (c,) = check_numbers(
+        "An erection lasting more than 4 hours needs immediate medical attention.",
+        "If an erection persists longer than 4 hours, seek immediate medical assistance.",
+    )
+    assert c.ok and c.message == "4 hours matches"
+    (c,) = check_numbers(
+        "An erection lasting more than 6 hours needs attention.",
+        "An erection longer than 4 hours needs attention.",
+    )
+    assert not c.ok
+
+
 # ------------------------------------------------------------------------------------ check_numbers
 
 
