@@ -297,8 +297,9 @@ def _combine(text: str, start: int, end: int, parts: list[FactResult]) -> Verdic
 
 
 def _where(c: Citation) -> str:
+    name = c.title or c.doc_id
     place = f"p. {c.page}" if c.page else (c.section or "")
-    return f"{c.title or c.doc_id}" + (f", {place}" if place else "")
+    return name + (f", {place}" if place and place != name else "")
 
 
 def _defined_terms(quotes) -> list[str]:
