@@ -160,17 +160,9 @@ class CorpusIndex:
         rows = {}
         for i in range(0, len(ids), 900):
             part = ids[i : i + 900]
-            q = f"SELECT id, doc_id, start, end, text, pages, section FROM chunks WHERE id IN ({','.join('?' * len(part))})"
+            q = f"{_CHUNK_SELECT} WHERE id IN ({','.join('?' * len(part))})"
             for r in self._conn().execute(q, part):
-                rows[r[0]] = Chunk(
-                    id=r[0],
-                    doc_id=r[1],
-                    start=r[2],
-                    end=r[3],
-                    text=r[4],
-                    pages=json.loads(r[5]),
-                    section=r[6],
-                )
+                rows[r[0]] = _chunk_from_row(r)
         return [rows[i] for i in ids if i in rows]
 
     def all_chunk_texts(self) -> list[str]:
@@ -194,26 +186,8 @@ class CorpusIndex:
         return np.array([r[0] for r in self._conn().execute(q, args)], dtype=np.int64)
 
     def document(self, doc_id: str) -> Document | None:
-        r = (
-            self._conn()
-            .execute(
-                "SELECT doc_id, title, domain, source, sha256, text, pages, sections FROM documents WHERE doc_id = ?",
-                (doc_id,),
-            )
-            .fetchone()
-        )
-        if r is None:
-            return None
-        return Document(
-            doc_id=r[0],
-            title=r[1],
-            domain=r[2],
-            source=r[3],
-            sha256=r[4],
-            text=r[5],
-            pages=[Span(**s) for s in json.loads(r[6])],
-            sections=[Span(**s) for s in json.loads(r[7])],
-        )
+        r = self._conn().execute(f"{_DOCUMENT_SELECT} WHERE doc_id = ?", (doc_id,)).fetchone()
+        return None if r is None else _document_from_row(r)
 
     def page_at(self, doc_id: str, start: int, end: int) -> int | None:
         """First page overlapping [start, end) of a paginated document, else None."""
@@ -450,27 +424,35 @@ def load_previous(
     manifest = read_manifest(vdir)
     idx = CorpusIndex(vdir, manifest)
     conn = idx._conn()
-    docs = {}
-    for r in conn.execute(
-        "SELECT doc_id, title, domain, source, sha256, text, pages, sections FROM documents"
-    ):
-        docs[r[0]] = Document(
-            doc_id=r[0],
-            title=r[1],
-            domain=r[2],
-            source=r[3],
-            sha256=r[4],
-            text=r[5],
-            pages=[Span(**s) for s in json.loads(r[6])],
-            sections=[Span(**s) for s in json.loads(r[7])],
-        )
+    docs = {r[0]: _document_from_row(r) for r in conn.execute(_DOCUMENT_SELECT)}
     chunks: dict[str, list[Chunk]] = {}
-    for r in conn.execute("SELECT id, doc_id, start, end, text, pages, section FROM chunks ORDER BY id"):
-        chunks.setdefault(r[1], []).append(
-            Chunk(id=r[0], doc_id=r[1], start=r[2], end=r[3], text=r[4], pages=json.loads(r[5]), section=r[6])
-        )
+    for r in conn.execute(f"{_CHUNK_SELECT} ORDER BY id"):
+        chunks.setdefault(r[1], []).append(_chunk_from_row(r))
     conn.close()
     return manifest, docs, chunks, np.asarray(idx.vectors)
+
+
+_DOCUMENT_SELECT = "SELECT doc_id, title, domain, source, sha256, text, pages, sections FROM documents"
+
+
+def _document_from_row(r: tuple) -> Document:
+    return Document(
+        doc_id=r[0],
+        title=r[1],
+        domain=r[2],
+        source=r[3],
+        sha256=r[4],
+        text=r[5],
+        pages=[Span(**s) for s in json.loads(r[6])],
+        sections=[Span(**s) for s in json.loads(r[7])],
+    )
+
+
+_CHUNK_SELECT = "SELECT id, doc_id, start, end, text, pages, section FROM chunks"
+
+
+def _chunk_from_row(r: tuple) -> Chunk:
+    return Chunk(id=r[0], doc_id=r[1], start=r[2], end=r[3], text=r[4], pages=json.loads(r[5]), section=r[6])
 
 
 def chunking_key(settings: ChunkSettings) -> dict:
