@@ -46,7 +46,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.audit.store import AuditStore, now, store_path
+from pipeline.audit.store import AuditStore, apply_migrations, now, store_path
 from pipeline.schema import VeracityError
 
 DECISIONS = ("confirmed", "dismissed", "escalated")
@@ -240,20 +240,12 @@ class ReviewStore:
 
     def _migrate(self) -> None:
         with self.store.transaction() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS review_schema (version INTEGER PRIMARY KEY, applied_at TEXT)"
+            current = apply_migrations(conn, "review_schema", REVIEW_MIGRATIONS)
+        if current > REVIEW_SCHEMA_VERSION:
+            raise ReviewError(
+                f"review tables in {self.store.path} have version {current}, newer than this "
+                f"Veracity understands ({REVIEW_SCHEMA_VERSION}); upgrade Veracity"
             )
-            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM review_schema").fetchone()[0]
-            if current > REVIEW_SCHEMA_VERSION:
-                raise ReviewError(
-                    f"review tables in {self.store.path} have version {current}, newer than this "
-                    f"Veracity understands ({REVIEW_SCHEMA_VERSION}); upgrade Veracity"
-                )
-            for version in range(current + 1, REVIEW_SCHEMA_VERSION + 1):
-                REVIEW_MIGRATIONS[version - 1](conn)
-                conn.execute(
-                    "INSERT INTO review_schema (version, applied_at) VALUES (?, ?)", (version, now())
-                )
 
     # --- decisions ---------------------------------------------------------------------------------
     def decide(self, sentence_id: int, decision: str, reviewer: str, comment: str = "") -> dict:

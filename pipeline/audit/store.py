@@ -184,6 +184,20 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def apply_migrations(
+    conn: sqlite3.Connection, table: str, migrations: Sequence[Callable[[sqlite3.Connection], None]]
+) -> int:
+    """Apply the migrations past the version recorded in `table` (inside the caller's transaction).
+    Returns the version found; one newer than len(migrations) is left untouched for the caller to
+    refuse."""
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (version INTEGER PRIMARY KEY, applied_at TEXT)")
+    current = conn.execute(f"SELECT COALESCE(MAX(version), 0) FROM {table}").fetchone()[0]
+    for version in range(current + 1, len(migrations) + 1):
+        migrations[version - 1](conn)
+        conn.execute(f"INSERT INTO {table} (version, applied_at) VALUES (?, ?)", (version, now()))
+    return current
+
+
 def _loads(text: str | None) -> Any:
     return json.loads(text) if text else None
 
@@ -244,22 +258,13 @@ class AuditStore:
         self.close()
 
     def _migrate(self) -> None:
-        conn = self._conn()
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)"
-        )
-        with self.transaction():
-            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
-            if current > SCHEMA_VERSION:
-                raise AuditStoreError(
-                    f"audit store {self.path} has schema version {current}, newer than this "
-                    f"Veracity understands ({SCHEMA_VERSION}); upgrade Veracity"
-                )
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[version - 1](conn)
-                conn.execute(
-                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, now())
-                )
+        with self.transaction() as conn:
+            current = apply_migrations(conn, "schema_version", MIGRATIONS)
+        if current > SCHEMA_VERSION:
+            raise AuditStoreError(
+                f"audit store {self.path} has schema version {current}, newer than this "
+                f"Veracity understands ({SCHEMA_VERSION}); upgrade Veracity"
+            )
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict]:
         """Rows of a read-only query as dicts (for reports and dashboards)."""
