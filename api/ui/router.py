@@ -221,6 +221,17 @@ def answer_segments(
     answer: str, sentences: list[dict], selected: int, link: Callable[[int], str]
 ) -> list[dict]:
     """The answer in pieces: plain text between sentences, and each sentence with its verdict."""
+
+    def piece(s: dict) -> dict:
+        return {
+            "text": s["text"],
+            "id": s["id"],
+            "verdict": s["verdict"],
+            "flagged": s["flagged"],
+            "selected": s["id"] == selected,
+            "href": link(s["id"]),
+        }
+
     out, pos = [], 0
     ordered = sorted(sentences, key=lambda s: (s.get("start_char") or 0, s["idx"]))
     consistent = all(s.get("start_char") is not None and s.get("end_char") is not None for s in ordered)
@@ -231,31 +242,12 @@ def answer_segments(
             break
         if start > pos:
             out.append({"text": answer[pos:start]})
-        out.append(
-            {
-                "text": s["text"],
-                "id": s["id"],
-                "verdict": s["verdict"],
-                "flagged": s["flagged"],
-                "selected": s["id"] == selected,
-                "href": link(s["id"]),
-            }
-        )
+        out.append(piece(s))
         pos = end
     if not consistent:  # offsets do not fit the stored answer: show the sentences one after another
         out = []
         for s in sorted(sentences, key=lambda s: s["idx"]):
-            out.append(
-                {
-                    "text": s["text"],
-                    "id": s["id"],
-                    "verdict": s["verdict"],
-                    "flagged": s["flagged"],
-                    "selected": s["id"] == selected,
-                    "href": link(s["id"]),
-                }
-            )
-            out.append({"text": " "})
+            out += [piece(s), {"text": " "}]
         return out
     if pos < len(answer):
         out.append({"text": answer[pos:]})
