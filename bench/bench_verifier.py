@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/bench_verifier.py [--backends onnx,torch,onnx-fp32] [--limit N]
        [--speed-runs 5] [--no-quality] [--no-speed] [--json bench/out/verifier.json]
+       [--model-dir DIR (a candidate; default the shipped model)] [--fp32 FILE.onnx]
 
 Quality (goals in brackets), on data never trained on (built by scripts/verifier_data.py into
 runs/verifier/data/; rebuilt if missing):
@@ -94,12 +95,12 @@ def predict(scorer, rows: list[dict]) -> list[int]:
     return [max(range(3), key=lambda k: (s.entail, s.neutral, s.contradict)[k]) for s in scores]
 
 
-def make_scorer(backend: str):
+def make_scorer(backend: str, model_dir: Path | None = None, fp32: Path = FP32):
     from pipeline.verifier_model import TrainedVerifier
 
     if backend == "onnx-fp32":
-        return TrainedVerifier(backend="onnx", onnx_path=FP32)
-    return TrainedVerifier(backend=backend)
+        return TrainedVerifier(backend="onnx", model_dir=model_dir, onnx_path=fp32)
+    return TrainedVerifier(backend=backend, model_dir=model_dir)
 
 
 def quality(scorer, limit: int) -> dict:
@@ -199,17 +200,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-quality", action="store_true")
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--json", type=Path, default=ROOT / "bench/out/verifier.json")
+    ap.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="a candidate exported by `train_verifier.py export --dest`",
+    )
+    ap.add_argument("--fp32", type=Path, default=FP32, help="fp32 ONNX file for the onnx-fp32 backend")
     args = ap.parse_args(argv)
 
     ensure_data()
     from pipeline.verifier_model import model_version
 
-    report: dict = {"model_version": model_version(), "backends": {}}
+    report: dict = {"model_version": model_version(args.model_dir), "backends": {}}
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        if backend == "onnx-fp32" and not FP32.exists():
-            print(f"skip {backend}: {FP32} missing (run scripts/train_verifier.py export)")
+        if backend == "onnx-fp32" and not args.fp32.exists():
+            print(f"skip {backend}: {args.fp32} missing (run scripts/train_verifier.py export)")
             continue
-        scorer = make_scorer(backend)
+        scorer = make_scorer(backend, args.model_dir, args.fp32)
         res: dict = {}
         if not args.no_speed:
             res["load_s"] = load_time(backend)

@@ -1,6 +1,7 @@
 """Build the training / held-out data for the trained entailment verifier (issue 4).
 
 Usage:  .venv/bin/python scripts/verifier_data.py [--data DIR] [--out DIR] [--seed 13]
+                                                   [--mix base|round2] [--split-seed 13]
 
 Writes JSONL files ({"premise", "hypothesis", "label", "source"}; label 0=entailment,
 1=neutral, 2=contradiction) to <out> (default runs/verifier/data/):
@@ -38,17 +39,33 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data"
 
 csv.field_size_limit(sys.maxsize)
 
-# How many training pairs to draw from each general NLI source (upper bounds).
-GENERAL_BUDGET = {
-    "mnli": 15500,
-    "snli": 4000,
-    "cad": 4000,
-    "conjnli": 3500,
-    "breaking": 3000,
-    "docnli_fever": 3000,
-    "semi_auto": 3500,
+# How many training pairs to draw from each source (upper bounds), per mix. "base" trains from
+# all-MiniLM-L6-v2; "round2" continues from the base model with the whole MNLI training side,
+# more of every other permissive set, SciTail for scientific text, and fresh domain pairs.
+MIXES = {
+    "base": {
+        "mnli": 15500,
+        "snli": 4000,
+        "cad": 4000,
+        "conjnli": 3500,
+        "breaking": 3000,
+        "docnli_fever": 3000,
+        "semi_auto": 3500,
+        "scitail": 0,
+        "domain": 25000,
+    },
+    "round2": {
+        "mnli": 17000,
+        "snli": 6000,
+        "cad": 6000,
+        "conjnli": 6000,
+        "breaking": 5000,
+        "docnli_fever": 3000,
+        "semi_auto": 6000,
+        "scitail": 2200,
+        "domain": 30000,
+    },
 }
-DOMAIN_TRAIN_PAIRS = 25000
 DOMAIN_EVAL_PAIRS = 3000
 HELDOUT_DOC_PERCENT = 10
 
@@ -140,6 +157,18 @@ def load_docnli_fever(data: Path) -> list[dict]:
                     continue
                 out.append(_pair(prem, hyp, E if lab == "entailment" else N, "docnli_fever"))
     return out
+
+
+def load_scitail(data: Path) -> list[dict]:
+    # two-way; SciTail's not_entailment pairs are topical non-entailments, i.e. neutral
+    rows = csv.DictReader(
+        open(data / "nli/nli_datasets-salvatore/nli_datasets_scitail_dev.csv", encoding="utf-8")
+    )
+    return [
+        _pair(r["premise"], r["hypothesis"], E if r["label"] == "entailment" else N, "scitail")
+        for r in rows
+        if r["label"] in ("entailment", "not_entailment")
+    ]
 
 
 def load_semi_auto(data: Path) -> list[dict]:
@@ -754,7 +783,11 @@ def generate_domain_pairs(docs, doc_ids: set[str], n_pairs: int, rng: Random, ta
 # ----------------------------------------------------------------------------- main
 
 
-def build(data: Path, out: Path, seed: int) -> dict:
+def build(data: Path, out: Path, seed: int, mix: str = "base", split_seed: int | None = None) -> dict:
+    """Write the mix; held-out documents depend only on split_seed (default: seed), so a later
+    round with another sampling seed never trains on an earlier round's held-out documents."""
+    budget = MIXES[mix]
+    split_seed = seed if split_seed is None else split_seed
     rng = Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     mnli_train, mnli_held = load_mnli(data, rng)
@@ -766,10 +799,11 @@ def build(data: Path, out: Path, seed: int) -> dict:
         "conjnli": _tsv(data / "nli/conjnli/data_NLI_adversarial_train_15k.tsv", "conjnli"),
         "docnli_fever": load_docnli_fever(data),
         "semi_auto": load_semi_auto(data),
+        "scitail": load_scitail(data),
     }
     train: list[dict] = []
     for name in sorted(general):
-        train += _sample(_dedupe(general[name]), GENERAL_BUDGET[name], rng)
+        train += _sample(_dedupe(general[name]), budget[name], rng)
     # Breaking NLI: all training-side number and antonym swaps, a sample of the rest
     focus = [
         r
@@ -777,13 +811,13 @@ def build(data: Path, out: Path, seed: int) -> dict:
         if r["source"] in ("breaking:cardinals", "breaking:antonyms", "breaking:synonyms")
     ]
     rest = [r for r in brk_train if r not in focus]
-    train += _sample(focus, GENERAL_BUDGET["breaking"], rng)
-    train += _sample(rest, max(0, GENERAL_BUDGET["breaking"] - len(focus)), rng)
+    train += _sample(focus, budget["breaking"], rng)
+    train += _sample(rest, max(0, budget["breaking"] - len(focus)), rng)
 
     docs = load_documents(data)
-    held_docs = {d for d, _, _ in docs if _h(d, f"doc{seed}") % 100 < HELDOUT_DOC_PERCENT}
+    held_docs = {d for d, _, _ in docs if _h(d, f"doc{split_seed}") % 100 < HELDOUT_DOC_PERCENT}
     train_docs = {d for d, _, _ in docs} - held_docs
-    dom_train = generate_domain_pairs(docs, train_docs, DOMAIN_TRAIN_PAIRS, rng, "domain")
+    dom_train = generate_domain_pairs(docs, train_docs, budget["domain"], rng, "domain")
     dom_eval = generate_domain_pairs(docs, held_docs, DOMAIN_EVAL_PAIRS, rng, "domain")
     train += _dedupe(dom_train)
     train = _dedupe(train)
@@ -816,6 +850,8 @@ def build(data: Path, out: Path, seed: int) -> dict:
 
     stats = {
         "seed": seed,
+        "mix": mix,
+        "split_seed": split_seed,
         "train_total": len(train),
         "train_by_source": by_source(train),
         "train_by_label": dict(sorted(Counter(r["label"] for r in train).items())),
@@ -836,8 +872,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=ROOT / "runs/verifier/data")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--mix", choices=sorted(MIXES), default="base")
+    ap.add_argument(
+        "--split-seed", type=int, default=None, help="seed of the held-out document split (default: --seed)"
+    )
     args = ap.parse_args(argv)
-    stats = build(args.data, args.out, args.seed)
+    stats = build(args.data, args.out, args.seed, args.mix, args.split_seed)
     print(json.dumps({k: v for k, v in stats.items() if k != "held_out_docs"}, indent=1))
     return 0
 
