@@ -173,15 +173,17 @@ def speed(scorer, runs: int) -> dict:
     }
 
 
-def load_time(backend: str, runs: int = 3) -> float:
+def load_time(backend: str, model_dir: Path | None = None, fp32: Path = FP32, runs: int = 3) -> float:
+    """Median seconds for a fresh process to import and load the same model make_scorer loads."""
     code = (
         "import time,sys; t=time.perf_counter(); sys.path.insert(0, {!r}); "
         "from pipeline.verifier_model import TrainedVerifier; "
-        "TrainedVerifier(backend={!r}{}); print(time.perf_counter()-t)"
+        "TrainedVerifier(backend={!r}, model_dir={!r}{}); print(time.perf_counter()-t)"
     ).format(
         str(ROOT),
         "onnx" if backend == "onnx-fp32" else backend,
-        f", onnx_path={str(FP32)!r}" if backend == "onnx-fp32" else "",
+        str(model_dir) if model_dir else None,
+        f", onnx_path={str(fp32)!r}" if backend == "onnx-fp32" else "",
     )
     times = []
     for _ in range(runs):
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         scorer = make_scorer(backend, args.model_dir, args.fp32)
         res: dict = {}
         if not args.no_speed:
-            res["load_s"] = load_time(backend)
+            res["load_s"] = load_time(backend, args.model_dir, args.fp32)
             res.update(speed(scorer, args.speed_runs))
         if not args.no_quality:
             t = time.perf_counter()

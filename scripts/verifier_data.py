@@ -98,12 +98,15 @@ def _pair(p: str, h: str, label: int, source: str) -> dict:
 # ----------------------------------------------------------------------------- general NLI
 
 
+def _salvatore(data: Path, name: str) -> list[dict]:
+    """Rows of one CSV of the NLI_datasets collection (premise, hypothesis, label)."""
+    with open(data / "nli/nli_datasets-salvatore" / f"nli_datasets_{name}.csv", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def load_mnli(data: Path, rng: Random) -> tuple[list[dict], list[dict]]:
-    rows = list(
-        csv.DictReader(open(data / "nli/nli_datasets-salvatore/nli_datasets_mnli_dev.csv", encoding="utf-8"))
-    )
     train, held = [], []
-    for r in rows:
+    for r in _salvatore(data, "mnli_dev"):
         if r["label"] not in LABELS or not r["premise"].strip():
             continue
         p = _pair(r["premise"], r["hypothesis"], LABELS[r["label"]], "mnli")
@@ -113,11 +116,10 @@ def load_mnli(data: Path, rng: Random) -> tuple[list[dict], list[dict]]:
 
 
 def load_snli(data: Path) -> list[dict]:
-    rows = csv.DictReader(
-        open(data / "nli/nli_datasets-salvatore/nli_datasets_snli_dev.csv", encoding="utf-8")
-    )
     return [
-        _pair(r["premise"], r["hypothesis"], LABELS[r["label"]], "snli") for r in rows if r["label"] in LABELS
+        _pair(r["premise"], r["hypothesis"], LABELS[r["label"]], "snli")
+        for r in _salvatore(data, "snli_dev")
+        if r["label"] in LABELS
     ]
 
 
@@ -161,12 +163,9 @@ def load_docnli_fever(data: Path) -> list[dict]:
 
 def load_scitail(data: Path) -> list[dict]:
     # two-way; SciTail's not_entailment pairs are topical non-entailments, i.e. neutral
-    rows = csv.DictReader(
-        open(data / "nli/nli_datasets-salvatore/nli_datasets_scitail_dev.csv", encoding="utf-8")
-    )
     return [
         _pair(r["premise"], r["hypothesis"], E if r["label"] == "entailment" else N, "scitail")
-        for r in rows
+        for r in _salvatore(data, "scitail_dev")
         if r["label"] in ("entailment", "not_entailment")
     ]
 
