@@ -751,7 +751,7 @@ def generate_domain_pairs(docs, doc_ids: set[str], n_pairs: int, rng: Random, ta
             else:
                 r2 = rng.random()
                 if r2 < 0.4:  # a topical sentence from another document
-                    words = sorted(set(_content_words(target)), key=len, reverse=True)[:6]
+                    words = sorted(set(_content_words(target)), key=lambda w: (-len(w), w))[:6]
                     rng.shuffle(words)
                     for w in words[:3]:
                         hits = [h for h in index.get((domain, w), []) if h[0] != doc_id]
