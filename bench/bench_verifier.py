@@ -10,7 +10,10 @@ runs/verifier/data/; rebuilt if missing):
   - Breaking NLI held-out number (cardinals) / antonym swaps: contradiction recall   [>= 0.90]
   - generated contract / drug-label pairs from held-out documents: accuracy          [>= 0.90]
   - HealthVer dev, zero-shot, macro-F1 (Supports/Neutral/Refutes)                    [>= 0.60]
-  - extra: SNLI-CAD dev, ConjNLI dev accuracy
+  - extra: SNLI-CAD dev, ConjNLI dev accuracy; SNLI test held-out premises (3-way), RTE dev and
+    held-out FEVER-NLI claims (two-way: entailment vs. anything else). These three are read from
+    ../shared directly; SNLI test and RTE were never trained on, while rounds 1-2 drew 3,000
+    FEVER-NLI pairs from all claims, so the FEVER figure is only clean from round 3 on.
 Speed: pairs/s on pairs of ~128 tokens, batch 32, median of --speed-runs; model load time
 (fresh process, import + load) median of 3. "onnx-fp32" needs runs/verifier/export/model.fp32.onnx
 (made by `scripts/train_verifier.py export`; too big to ship).
@@ -134,6 +137,23 @@ def quality(scorer, limit: int) -> dict:
         f"{g}->{p}": n
         for (g, p), n in sorted(Counter((r["label"], p) for p, r in zip(pred, dom, strict=True)).items())
     }
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import verifier_data
+
+    rows = take(verifier_data.load_snli_test(SHARED)[1])
+    pred = predict(scorer, rows)
+    res["snli_test_acc"] = sum(p == r["label"] for p, r in zip(pred, rows, strict=True)) / len(rows)
+    res["snli_test_n"] = len(rows)
+    for key, rows in (
+        ("rte_dev", verifier_data.load_rte(SHARED, "dev")),
+        ("fever_2way", verifier_data.load_fever_2way(SHARED)[1]),
+    ):
+        rows = take(rows)
+        pred = predict(scorer, rows)
+        res[f"{key}_2way_acc"] = sum(
+            (p == 0) == (r["label"] == 0) for p, r in zip(pred, rows, strict=True)
+        ) / len(rows)
+        res[f"{key}_n"] = len(rows)
     hv = take(load_healthver())
     pred = predict(scorer, hv)
     res["healthver_macro_f1"] = macro_f1([r["label"] for r in hv], pred)

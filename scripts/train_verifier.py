@@ -15,7 +15,8 @@ from it. Batches are fixed by the seed (length-bucketed, then shuffled), so a re
 sees exactly the batches the interrupted run would have seen. The final model (weights +
 tokenizer, Hugging Face format) is written to runs/verifier/final/ with train_meta.json.
 
-Labels: entailment=0, neutral=1, contradiction=2.
+Labels: entailment=0, neutral=1, contradiction=2, and 3 = "not entailment" for two-way sources,
+trained as -log(p(neutral) + p(contradiction)) so the model is never told which of the two it is.
 """
 
 from __future__ import annotations
@@ -35,6 +36,24 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 ID2LABEL = {0: "entailment", 1: "neutral", 2: "contradiction"}
+NOT_ENTAILED = 3
+
+
+def nli_loss(logits, labels):
+    """Mean cross-entropy over 3-way labels; a two-way "not entailment" label (3) scores the
+    summed probability of neutral and contradiction."""
+    import torch
+
+    logp = torch.log_softmax(logits, dim=-1)
+    three = labels.clamp(max=2)
+    picked = logp.gather(1, three.unsqueeze(1)).squeeze(1)
+    not_e = torch.logsumexp(logp[:, 1:], dim=-1)
+    return -torch.where(labels == NOT_ENTAILED, not_e, picked).mean()
+
+
+def correct(pred: list[int], labels: list[int]) -> int:
+    """Right predictions; for a two-way label any non-entailment prediction is right."""
+    return sum(int(p == g or (g == NOT_ENTAILED and p != 0)) for p, g in zip(pred, labels, strict=True))
 
 
 def base_model_dir() -> Path:
@@ -68,7 +87,7 @@ def evaluate(model, tok, rows: list[dict], max_len: int, batch: int = 64) -> flo
     import torch
 
     model.eval()
-    correct = 0
+    right = 0
     with torch.inference_mode():
         for b in range(0, len(rows), batch):
             part = rows[b : b + batch]
@@ -81,9 +100,9 @@ def evaluate(model, tok, rows: list[dict], max_len: int, batch: int = 64) -> flo
                 return_tensors="pt",
             )
             pred = model(**enc).logits.argmax(-1).tolist()
-            correct += sum(int(p == r["label"]) for p, r in zip(pred, part, strict=True))
+            right += correct(pred, [r["label"] for r in part])
     model.train()
-    return correct / max(1, len(rows))
+    return right / max(1, len(rows))
 
 
 def train_main(argv: list[str] | None = None) -> int:
@@ -248,8 +267,9 @@ def train_main(argv: list[str] | None = None) -> int:
             return_tensors="pt",
         )
         labels = torch.tensor([r["label"] for r in part])
-        outp = model(**enc, labels=labels)
-        outp.loss.backward()
+        outp = model(**enc)
+        loss = nli_loss(outp.logits, labels)
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
@@ -262,8 +282,8 @@ def train_main(argv: list[str] | None = None) -> int:
                 break
         opt.zero_grad(set_to_none=True)
         step += 1
-        run_loss += outp.loss.item() * len(part)
-        run_correct += int((outp.logits.argmax(-1) == labels).sum())
+        run_loss += loss.item() * len(part)
+        run_correct += correct(outp.logits.argmax(-1).tolist(), labels.tolist())
         run_n += len(part)
         win_pairs += len(part)
         if step % args.log_every == 0 or step == total_steps:

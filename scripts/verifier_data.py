@@ -1,10 +1,11 @@
 """Build the training / held-out data for the trained entailment verifier (issue 4).
 
 Usage:  .venv/bin/python scripts/verifier_data.py [--data DIR] [--out DIR] [--seed 13]
-                                                   [--mix base|round2] [--split-seed 13]
+                                                   [--mix base|round2|round3] [--split-seed 13]
 
 Writes JSONL files ({"premise", "hypothesis", "label", "source"}; label 0=entailment,
-1=neutral, 2=contradiction) to <out> (default runs/verifier/data/):
+1=neutral, 2=contradiction, 3=not entailment for two-way sources) to <out> (default
+runs/verifier/data/):
 
   train.jsonl                 the shuffled training mix
   eval_mnli.jsonl             held-out MNLI dev premises (never trained on)
@@ -12,6 +13,8 @@ Writes JSONL files ({"premise", "hypothesis", "label", "source"}; label 0=entail
   eval_breaking.jsonl         held-out Breaking NLI premises (all categories)
   eval_domain.jsonl           generated pairs from held-out contracts / drug labels
   eval_cad.jsonl, eval_conjnli.jsonl   the sets' own dev splits
+  eval_fever_2way.jsonl, eval_rte_2way.jsonl, eval_snli_test.jsonl
+                              held-out FEVER-NLI claims, RTE dev, held-out SNLI test premises
   stats.json                  pair counts per source and label
 
 Everything is deterministic for a given seed: files are read in sorted order and every random
@@ -33,6 +36,10 @@ from pathlib import Path
 from random import Random
 
 E, N, C = 0, 1, 2
+# Two-way sources (FEVER-NLI, RTE) only say "not entailment": neutral or contradiction. Their pairs
+# carry this label and the trainer scores them by p(neutral) + p(contradiction), so a refuted
+# claim is never taught as neutral.
+NOT_E = 3
 LABELS = {"entailment": E, "neutral": N, "contradiction": C, "e": E, "n": N, "c": C}
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -64,6 +71,22 @@ MIXES = {
         "semi_auto": 6000,
         "scitail": 2200,
         "domain": 30000,
+    },
+    # round 3 continues from round 2 with the permissive sets rounds 1-2 left unused: SNLI test
+    # (e-SNLI copy), RTE and all of FEVER-NLI with their two-way labels kept as such, and fewer
+    # fresh domain pairs (rounds 1-2 saw 46k).
+    "round3": {
+        "mnli": 17000,
+        "snli": 4000,
+        "snli_test": 8000,
+        "cad": 4000,
+        "conjnli": 4000,
+        "breaking": 4000,
+        "fever_2way": 9000,
+        "rte_2way": 2490,
+        "semi_auto": 4000,
+        "scitail": 2200,
+        "domain": 16000,
     },
 }
 DOMAIN_EVAL_PAIRS = 3000
@@ -146,19 +169,54 @@ def load_breaking(data: Path) -> tuple[list[dict], list[dict]]:
     return train, held
 
 
-def load_docnli_fever(data: Path) -> list[dict]:
+def _fever_nli(data: Path) -> list[tuple[bool, str, str]]:
+    """DocNLI's FEVER-NLI pairs with a premise of at most 120 words: (entailed, premise, claim)."""
     out = []
     for name in ("Data_binary-FEVER-NLI_dev.txt", "Data_binary-FEVER-NLI_test.txt"):
         with open(data / "nli/docnli-binary" / name, encoding="utf-8") as f:
             for line in f:
                 parts = line.rstrip("\n").split("\t")
-                if len(parts) != 3 or parts[0] not in ("entailment", "not_entailment"):
-                    continue
-                lab, prem, hyp = parts
-                if len(prem.split()) > 120:  # short ones only
-                    continue
-                out.append(_pair(prem, hyp, E if lab == "entailment" else N, "docnli_fever"))
+                if len(parts) == 3 and parts[0] in ("entailment", "not_entailment"):
+                    if len(parts[1].split()) <= 120:
+                        out.append((parts[0] == "entailment", parts[1], parts[2]))
     return out
+
+
+def load_docnli_fever(data: Path) -> list[dict]:
+    """Rounds 1-2: "not entailment" read as neutral (round 3 keeps the two-way label instead)."""
+    return [_pair(prem, hyp, E if ent else N, "docnli_fever") for ent, prem, hyp in _fever_nli(data)]
+
+
+def load_fever_2way(data: Path) -> tuple[list[dict], list[dict]]:
+    """FEVER-NLI with its two-way labels; ~10% of claims held out."""
+    train, held = [], []
+    for ent, prem, hyp in _fever_nli(data):
+        p = _pair(prem, hyp, E if ent else NOT_E, "fever_2way")
+        (held if _h(p["hypothesis"], "fever") % 100 < 10 else train).append(p)
+    return train, held
+
+
+def load_rte(data: Path, split: str) -> list[dict]:
+    return [
+        _pair(r["premise"], r["hypothesis"], E if r["label"] == "entailment" else NOT_E, "rte_2way")
+        for r in _salvatore(data, f"rte_{split}")
+        if r["label"] in ("entailment", "not_entailment")
+    ]
+
+
+def load_snli_test(data: Path) -> tuple[list[dict], list[dict]]:
+    """SNLI test from the e-SNLI copy (line-aligned files); ~10% of premises held out."""
+    base = data / "nli/snli-esnli"
+    cols = [
+        (base / f"dataset_eSNLI_{k}.test").read_text(encoding="utf-8").splitlines()
+        for k in ("s1", "s2", "labels")
+    ]
+    train, held = [], []
+    for prem, hyp, lab in zip(*cols, strict=True):
+        if lab.strip() in LABELS:
+            p = _pair(prem, hyp, LABELS[lab.strip()], "snli_test")
+            (held if _h(p["premise"], "snli_test") % 100 < 10 else train).append(p)
+    return train, held
 
 
 def load_scitail(data: Path) -> list[dict]:
@@ -791,18 +849,25 @@ def build(data: Path, out: Path, seed: int, mix: str = "base", split_seed: int |
     out.mkdir(parents=True, exist_ok=True)
     mnli_train, mnli_held = load_mnli(data, rng)
     brk_train, brk_held = load_breaking(data)
-    general = {
-        "mnli": mnli_train,
-        "snli": load_snli(data),
-        "cad": _tsv(data / "nli/snli-counterfactual-cad/NLI_all_combined_train.tsv", "cad"),
-        "conjnli": _tsv(data / "nli/conjnli/data_NLI_adversarial_train_15k.tsv", "conjnli"),
-        "docnli_fever": load_docnli_fever(data),
-        "semi_auto": load_semi_auto(data),
-        "scitail": load_scitail(data),
+    fever_train, fever_held = load_fever_2way(data)
+    snli_test_train, snli_test_held = load_snli_test(data)
+    loaders = {
+        "mnli": lambda: mnli_train,
+        "snli": lambda: load_snli(data),
+        "cad": lambda: _tsv(data / "nli/snli-counterfactual-cad/NLI_all_combined_train.tsv", "cad"),
+        "conjnli": lambda: _tsv(data / "nli/conjnli/data_NLI_adversarial_train_15k.tsv", "conjnli"),
+        "docnli_fever": lambda: load_docnli_fever(data),
+        "semi_auto": lambda: load_semi_auto(data),
+        "scitail": lambda: load_scitail(data),
+        "snli_test": lambda: snli_test_train,
+        "fever_2way": lambda: fever_train,
+        "rte_2way": lambda: load_rte(data, "train"),
     }
     train: list[dict] = []
-    for name in sorted(general):
-        train += _sample(_dedupe(general[name]), budget[name], rng)
+    # only the mix's own sources, in sorted order: each draw consumes the shared generator, so a
+    # mix's output must not depend on sources added for later mixes
+    for name in sorted(k for k in budget if k not in ("breaking", "domain")):
+        train += _sample(_dedupe(loaders[name]()), budget[name], rng)
     # Breaking NLI: all training-side number and antonym swaps, a sample of the rest
     focus = [
         r
@@ -829,6 +894,9 @@ def build(data: Path, out: Path, seed: int, mix: str = "base", split_seed: int |
         "domain": _dedupe(dom_eval),
         "cad": _tsv(data / "nli/snli-counterfactual-cad/NLI_all_combined_dev.tsv", "cad"),
         "conjnli": _tsv(data / "nli/conjnli/data_NLI_conj_dev.tsv", "conjnli"),
+        "fever_2way": fever_held,
+        "rte_2way": load_rte(data, "dev"),
+        "snli_test": snli_test_held,
     }
 
     def dump(path: Path, rows: list[dict]) -> None:
