@@ -146,7 +146,7 @@ def quality(scorer, limit: int) -> dict:
     res["snli_test_n"] = len(rows)
     for key, rows in (
         ("rte_dev", verifier_data.load_rte(SHARED, "dev")),
-        ("fever_2way", verifier_data.load_fever_2way(SHARED)[1]),
+        ("fever", verifier_data.load_fever_2way(SHARED)[1]),
     ):
         rows = take(rows)
         pred = predict(scorer, rows)

@@ -1,13 +1,17 @@
 """Train the 3-way entailment verifier (cross-encoder from all-MiniLM-L6-v2) on CPU.
 
-Usage (from the repo root) - the shipped model is two rounds (see its MODEL_CARD.md):
+Usage (from the repo root) - the shipped model is three rounds (see its MODEL_CARD.md):
   .venv/bin/python scripts/verifier_data.py            # round 1 data: runs/verifier/data/
   nohup .venv/bin/python scripts/train_verifier.py --max-pairs 56000 > runs/verifier/nohup.out 2>&1 &
   .venv/bin/python scripts/verifier_data.py --mix round2 --seed 14 --split-seed 13 --out runs/verifier2/data
   nohup .venv/bin/python scripts/train_verifier.py --data runs/verifier2/data/train.jsonl \
       --out runs/verifier2 --init-from runs/verifier/final --freeze-word-embeddings --seed 14 \
       --lr 3e-5 --warmup 0.05 --time-budget-min 90 > runs/verifier2/nohup.out 2>&1 &
-  .venv/bin/python scripts/train_verifier.py export --src runs/verifier2/final --work runs/verifier2/export
+  .venv/bin/python scripts/verifier_data.py --mix round3 --seed 16 --split-seed 13 --out runs/verifier4/data
+  nohup .venv/bin/python scripts/train_verifier.py --data runs/verifier4/data/train.jsonl \
+      --out runs/verifier4 --init-from runs/verifier2/final --freeze-word-embeddings --seed 16 \
+      --lr 3e-5 --warmup 0.05 --time-budget-min 70 > runs/verifier4/nohup.out 2>&1 &
+  .venv/bin/python scripts/train_verifier.py export --src runs/verifier4/final --work runs/verifier4/export
 
 The run is resumable: a checkpoint (model, optimiser, scheduler, step) is written to
 runs/verifier/ckpt/last.pt every --ckpt-minutes, and rerunning the same command continues

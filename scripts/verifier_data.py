@@ -14,7 +14,8 @@ runs/verifier/data/):
   eval_domain.jsonl           generated pairs from held-out contracts / drug labels
   eval_cad.jsonl, eval_conjnli.jsonl   the sets' own dev splits
   eval_fever_2way.jsonl, eval_rte_2way.jsonl, eval_snli_test.jsonl
-                              held-out FEVER-NLI claims, RTE dev, held-out SNLI test premises
+                              held-out FEVER-NLI claims (held out from the round-3 mix on), RTE
+                              dev, held-out SNLI test premises
   stats.json                  pair counts per source and label
 
 Everything is deterministic for a given seed: files are read in sorted order and every random
@@ -47,7 +48,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data"
 csv.field_size_limit(sys.maxsize)
 
 # How many training pairs to draw from each source (upper bounds), per mix. "base" trains from
-# all-MiniLM-L6-v2; "round2" continues from the base model with the whole MNLI training side,
+# all-MiniLM-L6-v2; "round2" continues from the round-1 model with the whole MNLI training side,
 # more of every other permissive set, SciTail for scientific text, and fresh domain pairs.
 MIXES = {
     "base": {
