@@ -10,7 +10,9 @@ runs/verifier/data/; rebuilt if missing):
   - Breaking NLI held-out number (cardinals) / antonym swaps: contradiction recall   [>= 0.90]
   - generated contract / drug-label pairs from held-out documents: accuracy          [>= 0.90]
   - HealthVer dev, zero-shot, macro-F1 (Supports/Neutral/Refutes)                    [>= 0.60]
-  - extra: SNLI-CAD dev, ConjNLI dev accuracy; SNLI test held-out premises (3-way), RTE dev and
+  - extra: SNLI-CAD dev, ConjNLI dev accuracy (LingNLI and SNLI-CAD also on the pairs whose
+    premise no training source contains: LingNLI reuses MNLI premises, SNLI-CAD dev keeps
+    original SNLI dev pairs); SNLI test held-out premises (3-way), RTE dev and
     held-out FEVER-NLI claims (two-way: entailment vs. anything else). These three are read from
     ../shared directly; SNLI test and RTE were never trained on, while rounds 1-2 drew 3,000
     FEVER-NLI pairs from all claims, so the FEVER figure is only clean from round 3 on.
@@ -110,12 +112,32 @@ def quality(scorer, limit: int) -> dict:
     def take(rows):
         return rows[:limit] if limit else rows
 
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import verifier_data
+
+    # LingNLI reuses MNLI premises and SNLI-CAD dev keeps original SNLI dev pairs, both of which
+    # are trained on: these two sets are also scored on the pairs whose premise no training
+    # source contains
+    trained_premises = {
+        r["premise"]
+        for rows in (
+            verifier_data.load_mnli(SHARED)[0],
+            verifier_data.load_snli(SHARED),
+            *verifier_data.load_snli_test(SHARED),
+            verifier_data.load_cad_train(SHARED),
+        )
+        for r in rows
+    }
     res: dict = {}
     for name in ("mnli", "lingnli", "cad", "conjnli"):
         rows = take(read_jsonl(DATA / f"eval_{name}.jsonl"))
         pred = predict(scorer, rows)
         res[f"{name}_acc"] = sum(p == r["label"] for p, r in zip(pred, rows, strict=True)) / len(rows)
         res[f"{name}_n"] = len(rows)
+        if name in ("lingnli", "cad"):
+            fresh = [(p, r) for p, r in zip(pred, rows, strict=True) if r["premise"] not in trained_premises]
+            res[f"{name}_unseen_premise_acc"] = sum(p == r["label"] for p, r in fresh) / max(1, len(fresh))
+            res[f"{name}_unseen_premise_n"] = len(fresh)
     brk = read_jsonl(DATA / "eval_breaking.jsonl")
     for cat, key in (("cardinals", "number"), ("antonyms", "antonym")):
         rows = take([r for r in brk if r["source"] == f"breaking:{cat}" and r["label"] == 2])
@@ -137,9 +159,6 @@ def quality(scorer, limit: int) -> dict:
         f"{g}->{p}": n
         for (g, p), n in sorted(Counter((r["label"], p) for p, r in zip(pred, dom, strict=True)).items())
     }
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import verifier_data
-
     rows = take(verifier_data.load_snli_test(SHARED)[1])
     pred = predict(scorer, rows)
     res["snli_test_acc"] = sum(p == r["label"] for p, r in zip(pred, rows, strict=True)) / len(rows)

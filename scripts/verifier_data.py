@@ -128,7 +128,7 @@ def _salvatore(data: Path, name: str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def load_mnli(data: Path, rng: Random) -> tuple[list[dict], list[dict]]:
+def load_mnli(data: Path) -> tuple[list[dict], list[dict]]:
     train, held = [], []
     for r in _salvatore(data, "mnli_dev"):
         if r["label"] not in LABELS or not r["premise"].strip():
@@ -156,6 +156,10 @@ def _tsv(path: Path, src: str) -> list[dict]:
             if len(row) >= 3 and row[2].strip() in LABELS:
                 out.append(_pair(row[0], row[1], LABELS[row[2].strip()], src))
     return out
+
+
+def load_cad_train(data: Path) -> list[dict]:
+    return _tsv(data / "nli/snli-counterfactual-cad/NLI_all_combined_train.tsv", "cad")
 
 
 def load_breaking(data: Path) -> tuple[list[dict], list[dict]]:
@@ -848,14 +852,14 @@ def build(data: Path, out: Path, seed: int, mix: str = "base", split_seed: int |
     split_seed = seed if split_seed is None else split_seed
     rng = Random(seed)
     out.mkdir(parents=True, exist_ok=True)
-    mnli_train, mnli_held = load_mnli(data, rng)
+    mnli_train, mnli_held = load_mnli(data)
     brk_train, brk_held = load_breaking(data)
     fever_train, fever_held = load_fever_2way(data)
     snli_test_train, snli_test_held = load_snli_test(data)
     loaders = {
         "mnli": lambda: mnli_train,
         "snli": lambda: load_snli(data),
-        "cad": lambda: _tsv(data / "nli/snli-counterfactual-cad/NLI_all_combined_train.tsv", "cad"),
+        "cad": lambda: load_cad_train(data),
         "conjnli": lambda: _tsv(data / "nli/conjnli/data_NLI_adversarial_train_15k.tsv", "conjnli"),
         "docnli_fever": lambda: load_docnli_fever(data),
         "semi_auto": lambda: load_semi_auto(data),
