@@ -108,6 +108,10 @@ def make_scorer(backend: str, model_dir: Path | None = None, fp32: Path = FP32):
     return TrainedVerifier(backend=backend, model_dir=model_dir)
 
 
+def accuracy(pred: list[int], rows: list[dict]) -> float:
+    return sum(p == r["label"] for p, r in zip(pred, rows, strict=True)) / max(1, len(rows))
+
+
 def quality(scorer, limit: int) -> dict:
     def take(rows):
         return rows[:limit] if limit else rows
@@ -118,12 +122,14 @@ def quality(scorer, limit: int) -> dict:
     # LingNLI reuses MNLI premises and SNLI-CAD dev keeps original SNLI dev pairs, both of which
     # are trained on: these two sets are also scored on the pairs whose premise no training
     # source contains
+    snli_test_train, snli_test_held = verifier_data.load_snli_test(SHARED)
     trained_premises = {
         r["premise"]
         for rows in (
             verifier_data.load_mnli(SHARED)[0],
             verifier_data.load_snli(SHARED),
-            *verifier_data.load_snli_test(SHARED),
+            snli_test_train,
+            snli_test_held,
             verifier_data.load_cad_train(SHARED),
         )
         for r in rows
@@ -132,11 +138,11 @@ def quality(scorer, limit: int) -> dict:
     for name in ("mnli", "lingnli", "cad", "conjnli"):
         rows = take(read_jsonl(DATA / f"eval_{name}.jsonl"))
         pred = predict(scorer, rows)
-        res[f"{name}_acc"] = sum(p == r["label"] for p, r in zip(pred, rows, strict=True)) / len(rows)
+        res[f"{name}_acc"] = accuracy(pred, rows)
         res[f"{name}_n"] = len(rows)
         if name in ("lingnli", "cad"):
             fresh = [(p, r) for p, r in zip(pred, rows, strict=True) if r["premise"] not in trained_premises]
-            res[f"{name}_unseen_premise_acc"] = sum(p == r["label"] for p, r in fresh) / max(1, len(fresh))
+            res[f"{name}_unseen_premise_acc"] = accuracy([p for p, _ in fresh], [r for _, r in fresh])
             res[f"{name}_unseen_premise_n"] = len(fresh)
     brk = read_jsonl(DATA / "eval_breaking.jsonl")
     for cat, key in (("cardinals", "number"), ("antonyms", "antonym")):
@@ -146,10 +152,10 @@ def quality(scorer, limit: int) -> dict:
         res[f"breaking_{key}_n"] = len(rows)
     rows = take(brk)
     pred = predict(scorer, rows)
-    res["breaking_all_acc"] = sum(p == r["label"] for p, r in zip(pred, rows, strict=True)) / len(rows)
+    res["breaking_all_acc"] = accuracy(pred, rows)
     dom = take(read_jsonl(DATA / "eval_domain.jsonl"))
     pred = predict(scorer, dom)
-    res["domain_acc"] = sum(p == r["label"] for p, r in zip(pred, dom, strict=True)) / len(dom)
+    res["domain_acc"] = accuracy(pred, dom)
     res["domain_n"] = len(dom)
     per_kind: dict[str, list[int]] = defaultdict(list)
     for p, r in zip(pred, dom, strict=True):
@@ -159,9 +165,9 @@ def quality(scorer, limit: int) -> dict:
         f"{g}->{p}": n
         for (g, p), n in sorted(Counter((r["label"], p) for p, r in zip(pred, dom, strict=True)).items())
     }
-    rows = take(verifier_data.load_snli_test(SHARED)[1])
+    rows = take(snli_test_held)
     pred = predict(scorer, rows)
-    res["snli_test_acc"] = sum(p == r["label"] for p, r in zip(pred, rows, strict=True)) / len(rows)
+    res["snli_test_acc"] = accuracy(pred, rows)
     res["snli_test_n"] = len(rows)
     for key, rows in (
         ("rte_dev", verifier_data.load_rte(SHARED, "dev")),
@@ -176,7 +182,7 @@ def quality(scorer, limit: int) -> dict:
     hv = take(load_healthver())
     pred = predict(scorer, hv)
     res["healthver_macro_f1"] = macro_f1([r["label"] for r in hv], pred)
-    res["healthver_acc"] = sum(p == r["label"] for p, r in zip(pred, hv, strict=True)) / len(hv)
+    res["healthver_acc"] = accuracy(pred, hv)
     res["healthver_n"] = len(hv)
     return res
 

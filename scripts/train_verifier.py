@@ -38,9 +38,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from verifier_data import NOT_E  # noqa: E402 (a sibling script: scripts/ is sys.path[0])
+
 ROOT = Path(__file__).resolve().parents[1]
 ID2LABEL = {0: "entailment", 1: "neutral", 2: "contradiction"}
-NOT_ENTAILED = 3
 
 
 def nli_loss(logits, labels):
@@ -52,12 +53,12 @@ def nli_loss(logits, labels):
     three = labels.clamp(max=2)
     picked = logp.gather(1, three.unsqueeze(1)).squeeze(1)
     not_e = torch.logsumexp(logp[:, 1:], dim=-1)
-    return -torch.where(labels == NOT_ENTAILED, not_e, picked).mean()
+    return -torch.where(labels == NOT_E, not_e, picked).mean()
 
 
 def correct(pred: list[int], labels: list[int]) -> int:
     """Right predictions; for a two-way label any non-entailment prediction is right."""
-    return sum(int(p == g or (g == NOT_ENTAILED and p != 0)) for p, g in zip(pred, labels, strict=True))
+    return sum(int(p == g or (g == NOT_E and p != 0)) for p, g in zip(pred, labels, strict=True))
 
 
 def base_model_dir() -> Path:
