@@ -18,7 +18,9 @@ runs/verifier/data/; rebuilt if missing):
     FEVER-NLI pairs from all claims, so the FEVER figure is only clean from round 3 on.
 Speed: pairs/s on pairs of ~128 tokens, batch 32, median of --speed-runs; model load time
 (fresh process, import + load) median of 3. "onnx-fp32" needs runs/verifier/export/model.fp32.onnx
-(made by `scripts/train_verifier.py export`; too big to ship).
+(made by `scripts/train_verifier.py export`; too big to ship). With the onnx backend it also
+prints linear_only_{int8,fp32}_pairs_per_s: the same rate for the model's weight matmuls alone,
+an upper bound for any model of this shape on this CPU.
 """
 
 from __future__ import annotations
@@ -218,6 +220,56 @@ def speed(scorer, runs: int) -> dict:
     }
 
 
+def linear_ceiling(tokens: int = 128, batch: int = 32, runs: int = 5) -> dict:
+    """Pairs/s if the model did nothing but its linear layers: the 36 weight matmuls of
+    MiniLM-L6 (per layer Q, K, V, output 384x384, FFN 384x1536 and 1536x384), quantized the way
+    the shipped model is (dynamic int8, per channel) and in fp32, on batch x tokens rows. No
+    attention, softmax, layer norm or GELU, so no real model of this shape can score faster."""
+    import tempfile
+
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    rng = np.random.default_rng(0)
+    nodes, inits, prev = [], [], "x"
+    shapes = [(384, 384)] * 4 + [(384, 1536), (1536, 384)]
+    for i, (n_in, n_out) in enumerate(shapes * 6):
+        w = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [f"y{i}"]))
+        prev = f"y{i}"
+    graph = helper.make_graph(
+        nodes,
+        "linear_ceiling",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["rows", 384])],
+        [helper.make_tensor_value_info(prev, TensorProto.FLOAT, ["rows", 384])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.standard_normal((batch * tokens, 384)).astype(np.float32)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, int8 = Path(tmp, "fp32.onnx"), Path(tmp, "int8.onnx")
+        onnx.save(model, fp32)
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+        for name, path in (("int8", int8), ("fp32", fp32)):
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 2
+            opts.inter_op_num_threads = 1
+            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            sess.run(None, {"x": x})
+            times = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                sess.run(None, {"x": x})
+                times.append(time.perf_counter() - t)
+            out[f"linear_only_{name}_pairs_per_s"] = batch / statistics.median(times)
+    return out
+
+
 def load_time(backend: str, model_dir: Path | None = None, fp32: Path = FP32, runs: int = 3) -> float:
     """Median seconds for a fresh process to import and load the same model make_scorer loads."""
     code = (
@@ -269,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_speed:
             res["load_s"] = load_time(backend, args.model_dir, args.fp32)
             res.update(speed(scorer, args.speed_runs))
+            if backend == "onnx":
+                res.update(linear_ceiling(runs=args.speed_runs))
         if not args.no_quality:
             t = time.perf_counter()
             res.update(quality(scorer, args.limit))
