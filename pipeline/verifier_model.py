@@ -41,7 +41,8 @@ def _offline() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def _threads() -> int:
+def inference_threads() -> int:
+    """Threads the verifier model runs on: VERACITY_VERIFIER_THREADS, else 2, capped at the CPU count."""
     return max(1, min(os.cpu_count() or 1, int(os.environ.get("VERACITY_VERIFIER_THREADS", "0") or 0) or 2))
 
 
@@ -58,7 +59,7 @@ def _load_onnx(model_dir: Path, onnx_file: str = ONNX_FILE):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = _threads()
+    opts.intra_op_num_threads = inference_threads()
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
@@ -86,7 +87,7 @@ def _load_torch(model_dir: Path):
     from safetensors.torch import load_file
     from transformers import BertConfig, BertForSequenceClassification
 
-    torch.set_num_threads(_threads())
+    torch.set_num_threads(inference_threads())
     config = BertConfig.from_json_file(str(model_dir / "config.json"))
     model = BertForSequenceClassification(config)
     state = dequantize_state_dict(load_file(str(model_dir / TORCH_FILE)))
