@@ -1,6 +1,6 @@
 """Train the 3-way entailment verifier (cross-encoder from all-MiniLM-L6-v2) on CPU.
 
-Usage (from the repo root) - the shipped model is four rounds (see its MODEL_CARD.md):
+Usage (from the repo root) - the shipped model is five rounds (see its MODEL_CARD.md):
   .venv/bin/python scripts/verifier_data.py            # round 1 data: runs/verifier/data/
   nohup .venv/bin/python scripts/train_verifier.py --max-pairs 56000 > runs/verifier/nohup.out 2>&1 &
   .venv/bin/python scripts/verifier_data.py --mix round2 --seed 14 --split-seed 13 --out runs/verifier2/data
@@ -15,7 +15,11 @@ Usage (from the repo root) - the shipped model is four rounds (see its MODEL_CAR
   nohup .venv/bin/python scripts/train_verifier.py --data runs/verifier5/data/train.jsonl \
       --out runs/verifier5 --init-from runs/verifier4/final --freeze-word-embeddings --seed 17 \
       --lr 3e-5 --warmup 0.05 --time-budget-min 62 > runs/verifier5/nohup.out 2>&1 &
-  .venv/bin/python scripts/train_verifier.py export --src runs/verifier5/final --work runs/verifier5/export
+  .venv/bin/python scripts/verifier_data.py --mix round3 --seed 18 --split-seed 13 --out runs/verifier6/data
+  nohup .venv/bin/python scripts/train_verifier.py --data runs/verifier6/data/train.jsonl \
+      --out runs/verifier6 --init-from runs/verifier5/final --freeze-word-embeddings --seed 18 \
+      --lr 3e-5 --warmup 0.05 --time-budget-min 48 > runs/verifier6/nohup.out 2>&1 &
+  .venv/bin/python scripts/train_verifier.py export --src runs/verifier6/final --work runs/verifier6/export
 
 The run is resumable: a checkpoint (model, optimiser, scheduler, step) is written to
 runs/verifier/ckpt/last.pt every --ckpt-minutes, and rerunning the same command continues
