@@ -229,11 +229,10 @@ def linear_ceiling(tokens: int = 128, batch: int = 32, runs: int = 5) -> dict:
 
     import numpy as np
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from pipeline.verifier_model import inference_threads
+    from pipeline.verifier_model import onnx_session
 
     rng = np.random.default_rng(0)
     nodes, inits, prev = [], [], "x"
@@ -258,10 +257,7 @@ def linear_ceiling(tokens: int = 128, batch: int = 32, runs: int = 5) -> dict:
         onnx.save(model, fp32)
         quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
         for name, path in (("int8", int8), ("fp32", fp32)):
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = inference_threads()  # the shipped scorer's thread count
-            opts.inter_op_num_threads = 1
-            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            sess = onnx_session(path)
             sess.run(None, {"x": x})
             times = []
             for _ in range(runs):

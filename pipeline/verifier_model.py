@@ -41,7 +41,7 @@ def _offline() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def inference_threads() -> int:
+def _threads() -> int:
     """Threads the verifier model runs on: VERACITY_VERIFIER_THREADS, else 2, capped at the CPU count."""
     return max(1, min(os.cpu_count() or 1, int(os.environ.get("VERACITY_VERIFIER_THREADS", "0") or 0) or 2))
 
@@ -55,15 +55,16 @@ def _load_tokenizer(model_dir: Path):
     return tok
 
 
-def _load_onnx(model_dir: Path, onnx_file: str = ONNX_FILE):
+def onnx_session(path: Path):
+    """An ONNX Runtime CPU session set up as the scorer runs it (benchmarks time graphs with it too)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = inference_threads()
+    opts.intra_op_num_threads = _threads()
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(model_dir / onnx_file), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def dequantize_state_dict(tensors: dict) -> dict:
@@ -87,7 +88,7 @@ def _load_torch(model_dir: Path):
     from safetensors.torch import load_file
     from transformers import BertConfig, BertForSequenceClassification
 
-    torch.set_num_threads(inference_threads())
+    torch.set_num_threads(_threads())
     config = BertConfig.from_json_file(str(model_dir / "config.json"))
     model = BertForSequenceClassification(config)
     state = dequantize_state_dict(load_file(str(model_dir / TORCH_FILE)))
@@ -108,7 +109,7 @@ def _get(backend: str, model_dir: Path, onnx_path: Path | None = None):
             _offline()
             tok = _load_tokenizer(model_dir)
             if backend == "onnx":
-                model = _load_onnx(onnx_path.parent, onnx_path.name) if onnx_path else _load_onnx(model_dir)
+                model = onnx_session(onnx_path or model_dir / ONNX_FILE)
             else:
                 model = _load_torch(model_dir)
             _CACHE[key] = (tok, model)

@@ -1,20 +1,10 @@
 """Train the 3-way entailment verifier (cross-encoder from all-MiniLM-L6-v2) on CPU.
 
-Usage (from the repo root) - the shipped model is five rounds (see its MODEL_CARD.md):
+Usage (from the repo root). The shipped model is five rounds, each continuing from the one before;
+every round's exact commands are in the README ("The verifier model") and in MODEL_CARD.md.
+Round 1 starts from all-MiniLM-L6-v2; round 5 (the shipped weights) and its export:
   .venv/bin/python scripts/verifier_data.py            # round 1 data: runs/verifier/data/
   nohup .venv/bin/python scripts/train_verifier.py --max-pairs 56000 > runs/verifier/nohup.out 2>&1 &
-  .venv/bin/python scripts/verifier_data.py --mix round2 --seed 14 --split-seed 13 --out runs/verifier2/data
-  nohup .venv/bin/python scripts/train_verifier.py --data runs/verifier2/data/train.jsonl \
-      --out runs/verifier2 --init-from runs/verifier/final --freeze-word-embeddings --seed 14 \
-      --lr 3e-5 --warmup 0.05 --time-budget-min 90 > runs/verifier2/nohup.out 2>&1 &
-  .venv/bin/python scripts/verifier_data.py --mix round3 --seed 16 --split-seed 13 --out runs/verifier4/data
-  nohup .venv/bin/python scripts/train_verifier.py --data runs/verifier4/data/train.jsonl \
-      --out runs/verifier4 --init-from runs/verifier2/final --freeze-word-embeddings --seed 16 \
-      --lr 3e-5 --warmup 0.05 --time-budget-min 70 > runs/verifier4/nohup.out 2>&1 &
-  .venv/bin/python scripts/verifier_data.py --mix round3 --seed 17 --split-seed 13 --out runs/verifier5/data
-  nohup .venv/bin/python scripts/train_verifier.py --data runs/verifier5/data/train.jsonl \
-      --out runs/verifier5 --init-from runs/verifier4/final --freeze-word-embeddings --seed 17 \
-      --lr 3e-5 --warmup 0.05 --time-budget-min 62 > runs/verifier5/nohup.out 2>&1 &
   .venv/bin/python scripts/verifier_data.py --mix round3 --seed 18 --split-seed 13 --out runs/verifier6/data
   nohup .venv/bin/python scripts/train_verifier.py --data runs/verifier6/data/train.jsonl \
       --out runs/verifier6 --init-from runs/verifier5/final --freeze-word-embeddings --seed 18 \
