@@ -10,13 +10,16 @@ runs/verifier/data/; rebuilt if missing):
   - Breaking NLI held-out number (cardinals) / antonym swaps: contradiction recall   [>= 0.90]
   - generated contract / drug-label pairs from held-out documents: accuracy          [>= 0.90]
   - HealthVer dev, zero-shot, macro-F1 (Supports/Neutral/Refutes)                    [>= 0.60]
+    and AUC of p(entailment) for Supports and of p(contradiction) for Refutes (0.5 = chance)
   - extra: SNLI-CAD dev, ConjNLI dev accuracy (LingNLI and SNLI-CAD also on the pairs whose
     premise no training source contains: LingNLI reuses MNLI premises, SNLI-CAD dev keeps
     original SNLI dev pairs); SNLI test held-out premises (3-way), RTE dev and
     held-out FEVER-NLI claims (two-way: entailment vs. anything else). These three are read from
     ../shared directly; SNLI test and RTE were never trained on, while rounds 1-2 drew 3,000
     FEVER-NLI pairs from all claims, so the FEVER figure is only clean from round 3 on.
-Speed: pairs/s on pairs of ~128 tokens, batch 32, median of --speed-runs; model load time
+Speed: pairs/s on pairs of ~128 tokens (and ~32: short_*), median of --speed-runs, with the
+scorer's batching (ONNX one pair per run, torch batches of 32) and ONNX also in batches of 32;
+batch_vs_alone_*: how much a pair's p(entailment) moves between those two; model load time
 (fresh process, import + load) median of 3. "onnx-fp32" needs runs/verifier/export/model.fp32.onnx
 (made by `scripts/train_verifier.py export`; too big to ship). With the onnx backend it also
 prints linear_only_{int8,fp32}_pairs_per_s: the same rate for the model's weight matmuls alone,
@@ -110,6 +113,19 @@ def make_scorer(backend: str, model_dir: Path | None = None, fp32: Path = FP32):
     return TrainedVerifier(backend=backend, model_dir=model_dir)
 
 
+def auc(pos: list[float], neg: list[float]) -> float:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    import numpy as np
+
+    if not pos or not neg:
+        return float("nan")
+    neg_sorted = np.sort(np.asarray(neg))
+    p = np.asarray(pos)
+    below = np.searchsorted(neg_sorted, p, side="left")
+    ties = np.searchsorted(neg_sorted, p, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(pos) * len(neg)))
+
+
 def accuracy(pred: list[int], rows: list[dict]) -> float:
     return sum(p == r["label"] for p, r in zip(pred, rows, strict=True)) / max(1, len(rows))
 
@@ -182,41 +198,91 @@ def quality(scorer, limit: int) -> dict:
         ) / len(rows)
         res[f"{key}_n"] = len(rows)
     hv = take(load_healthver())
-    pred = predict(scorer, hv)
+    scores = scorer.score([(r["premise"], r["hypothesis"]) for r in hv])
+    pred = [max(range(3), key=lambda k: (s.entail, s.neutral, s.contradict)[k]) for s in scores]
+    # ranking quality, independent of any threshold or bias: 0.5 is chance
+    res["healthver_auc_supports"] = auc(
+        [s.entail for s, r in zip(scores, hv, strict=True) if r["label"] == 0],
+        [s.entail for s, r in zip(scores, hv, strict=True) if r["label"] != 0],
+    )
+    res["healthver_auc_refutes"] = auc(
+        [s.contradict for s, r in zip(scores, hv, strict=True) if r["label"] == 2],
+        [s.contradict for s, r in zip(scores, hv, strict=True) if r["label"] != 2],
+    )
     res["healthver_macro_f1"] = macro_f1([r["label"] for r in hv], pred)
     res["healthver_acc"] = accuracy(pred, hv)
     res["healthver_n"] = len(hv)
     return res
 
 
-def speed_pairs(scorer, n: int = 256) -> list[tuple[str, str]]:
-    """Real pairs whose encoding is ~128 tokens (120-136)."""
+def speed_pairs(scorer, lo: int = 120, hi: int = 136, n: int = 256) -> list[tuple[str, str]]:
+    """Real pairs whose encoding is lo-hi tokens (default ~128)."""
     from pipeline.verifier_model import encode
 
     pool = read_jsonl(DATA / "eval_domain.jsonl") + read_jsonl(DATA / "eval_mnli.jsonl")
     pairs = [(r["premise"], r["hypothesis"]) for r in pool]
     enc = encode(scorer._tok, pairs)
-    chosen = [p for p, (ids, _) in zip(pairs, enc, strict=True) if 120 <= len(ids) <= 136]
+    chosen = [p for p, (ids, _) in zip(pairs, enc, strict=True) if lo <= len(ids) <= hi]
     while len(chosen) < n:  # pad short ones by joining premises
         chosen += chosen or pairs
     return chosen[:n]
 
 
-def speed(scorer, runs: int) -> dict:
-    from pipeline.verifier_model import encode
-
-    pairs = speed_pairs(scorer)
+def _rate(scorer, pairs: list[tuple[str, str]], runs: int) -> list[float]:
     scorer.score(pairs[:32])  # warm-up
     rates = []
     for _ in range(runs):
         t = time.perf_counter()
         scorer.score(pairs)
         rates.append(len(pairs) / (time.perf_counter() - t))
-    lens = [len(ids) for ids, _ in encode(scorer._tok, pairs)]
+    return rates
+
+
+def speed(scorer, runs: int) -> dict:
+    """pairs/s at ~128 and ~32 tokens, with the scorer's own batching (ONNX: one pair per run)
+    and, for comparison, in length-bucketed batches of 32."""
+    from pipeline.verifier_model import BATCH, encode
+
+    out: dict = {}
+    own = scorer.batch_size
+    for tag, (lo, hi) in (("", (120, 136)), ("short_", (24, 40))):
+        pairs = speed_pairs(scorer, lo, hi)
+        rates = _rate(scorer, pairs, runs)
+        out[f"{tag}pairs_per_s"] = statistics.median(rates)
+        out[f"{tag}pairs_per_s_runs"] = [round(r, 1) for r in rates]
+        out[f"{tag}mean_tokens"] = statistics.mean(len(ids) for ids, _ in encode(scorer._tok, pairs))
+        if own != BATCH:
+            scorer.batch_size = BATCH
+            out[f"{tag}pairs_per_s_batch{BATCH}"] = statistics.median(_rate(scorer, pairs, runs))
+            scorer.batch_size = own
+    return out
+
+
+def batch_dependence(scorer, n: int = 512) -> dict:
+    """How far a pair's p(entailment) moves when it is scored in a batch of 32 with other pairs
+    instead of alone (dynamic int8 quantisation shares one activation scale per batch)."""
+    from pipeline.verifier_model import BATCH
+
+    rows = read_jsonl(DATA / "eval_domain.jsonl")[:n]
+    pairs = [(r["premise"], r["hypothesis"]) for r in rows]
+    own = scorer.batch_size
+    scorer.batch_size = 1
+    alone = scorer.score(pairs)
+    scorer.batch_size = BATCH
+    batched = scorer.score(pairs)
+    scorer.batch_size = own
+    diff = [abs(a.entail - b.entail) for a, b in zip(alone, batched, strict=True)]
+
+    def label(s):
+        return max(range(3), key=lambda k: (s.entail, s.neutral, s.contradict)[k])
+
     return {
-        "pairs_per_s": statistics.median(rates),
-        "pairs_per_s_runs": [round(r, 1) for r in rates],
-        "mean_tokens": statistics.mean(lens),
+        "batch_vs_alone_max_dp_entail": max(diff),
+        "batch_vs_alone_mean_dp_entail": statistics.mean(diff),
+        "batch_vs_alone_label_changes": sum(
+            label(a) != label(b) for a, b in zip(alone, batched, strict=True)
+        ),
+        "batch_vs_alone_n": len(pairs),
     }
 
 
@@ -319,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_speed:
             res["load_s"] = load_time(backend, args.model_dir, args.fp32)
             res.update(speed(scorer, args.speed_runs))
+            res.update(batch_dependence(scorer))
             if backend == "onnx":
                 res.update(linear_ceiling(runs=args.speed_runs))
         if not args.no_quality:

@@ -61,15 +61,14 @@ class ContextIndex:
         ]
         return np.array(keep, dtype=np.int64)
 
-    def search_vector(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
-    ) -> list[tuple[int, float]]:
+    def search_vectors(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[list[tuple[int, float]]]:
         ids = allowed if allowed is not None else np.arange(len(self._chunks))
         if not len(ids):
-            return []
-        sims = self.vectors[ids] @ np.asarray(query, dtype=np.float32)
-        top = np.argsort(-sims)[:k]
-        return [(int(ids[i]), float(sims[i])) for i in top]
+            return [[] for _ in queries]
+        sims = np.asarray(queries, dtype=np.float32) @ self.vectors[ids].T
+        return [[(int(ids[i]), float(row[i])) for i in np.argsort(-row)[:k]] for row in sims]
 
     def page_at(self, doc_id: str, start: int, end: int) -> int | None:
         return None

@@ -206,21 +206,24 @@ class CorpusIndex:
         return {k: v["title"] for k, v in self.manifest.documents.items()}
 
     # --- search -------------------------------------------------------------------------------
-    def search_vector(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
-    ) -> list[tuple[int, float]]:
-        """(chunk id, cosine) best first. With `allowed`, exact search over those chunks only."""
-        q = np.asarray(query, dtype=np.float32).reshape(1, -1)
+    def search_vectors(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[list[tuple[int, float]]]:
+        """Per query, (chunk id, cosine) best first. With `allowed`, exact search over those chunks
+        only. One call for all queries: a flat index is read from memory once, not once per query."""
+        q = np.asarray(queries, dtype=np.float32).reshape(len(queries), -1)
         if allowed is not None:
             if not len(allowed):
-                return []
-            sims = np.asarray(self.vectors[allowed] @ q[0])
-            top = np.argsort(-sims)[:k]
-            return [(int(allowed[i]), float(sims[i])) for i in top]
+                return [[] for _ in q]
+            sims = np.asarray(self.vectors[allowed] @ q.T).T
+            return [[(int(allowed[i]), float(row[i])) for i in np.argsort(-row)[:k]] for row in sims]
         if self.faiss.ntotal == 0:
-            return []
+            return [[] for _ in q]
         scores, ids = self.faiss.search(q, min(k, self.faiss.ntotal))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        return [
+            [(int(i), float(s)) for i, s in zip(id_row, score_row, strict=True) if i >= 0]
+            for id_row, score_row in zip(ids, scores, strict=True)
+        ]
 
     @cached_property
     def bm25(self):

@@ -73,8 +73,8 @@ class Retriever:
             mask = np.zeros(self.index.faiss.ntotal, dtype=np.float32)
             mask[allowed] = 1.0
         results = []
-        for query, vec in zip(queries, query_vecs, strict=True):
-            dense = self.index.search_vector(vec, depth, allowed)
+        dense_per_query = self.index.search_vectors(query_vecs, depth, allowed)
+        for query, vec, dense in zip(queries, query_vecs, dense_per_query, strict=True):
             lexical = self._bm25(query, depth, mask)
             fused: dict[int, float] = {}
             for rank, (cid, _) in enumerate(dense):

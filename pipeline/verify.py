@@ -173,33 +173,21 @@ class Engine:
         timings["retrieve"] = (t2 - t1) * 1000
 
         checks: dict[tuple[int, int], list[SlotCheck]] = {}
-        pairs: list[tuple[str, str]] = []
-        pair_keys: list[tuple[int, int]] = []
         for fi, fact in enumerate(flat):
             entities = _defined_terms(w.citation.quote for w in fact.windows)
             for wi, w in enumerate(fact.windows):
                 checks[(fi, wi)] = run_checks(fact.text, w.citation.quote, entities)
-                pairs.append((w.citation.quote, fact.text))
-                pair_keys.append((fi, wi))
         t3 = time.perf_counter()
         timings["check"] = (t3 - t2) * 1000
 
-        scores: dict[tuple[int, int], EntailmentScores] = {}
-        score_error = None
-        if pairs:
-            if deadline and time.perf_counter() > deadline:
-                score_error = "timed out before the verifier model ran"
-            else:
-                try:
-                    for key, s in zip(pair_keys, self.scorer.score(pairs), strict=True):
-                        scores[key] = s
-                except Exception as exc:  # noqa: BLE001 - never fail open on a model error
-                    score_error = f"verifier model error: {type(exc).__name__}: {exc}"
+        scores, score_errors = self._score(flat, checks, thresholds, deadline)
         timings["score"] = (time.perf_counter() - t3) * 1000
 
         results: dict[int, FactResult] = {}
         for fi, fact in enumerate(flat):
-            results[fi] = decide(fact, fi, checks, scores, thresholds, retrieval_error or score_error)
+            results[fi] = decide(
+                fact, fi, checks, scores, thresholds, retrieval_error or score_errors.get(fi)
+            )
 
         verdicts: list[Verdict] = []
         fi = 0
@@ -219,6 +207,45 @@ class Engine:
         return VerificationResult(
             answer=answer, sentences=verdicts, output=output, mode=mode, timings_ms=timings, versions=versions
         )
+
+    def _score(
+        self, flat: list[_Fact], checks: dict, th: Thresholds, deadline: float | None
+    ) -> tuple[dict[tuple[int, int], EntailmentScores], dict[int, str]]:
+        """Entailment scores per (fact, window), and the facts that could not be scored, with why.
+
+        Two batches: first every fact's most relevant window, then the other windows only of the
+        facts that window did not support. Once one window supports a fact, more windows cannot
+        change its label, and most true sentences are settled by their best window, so this scores
+        about half the pairs of a single batch over all windows.
+        """
+        scores: dict[tuple[int, int], EntailmentScores] = {}
+        errors: dict[int, str] = {}
+
+        def run(batch: list[tuple[int, int]]) -> None:
+            if not batch:
+                return
+            if deadline and time.perf_counter() > deadline:
+                for fi, _ in batch:
+                    errors[fi] = "timed out before the verifier model ran on all its evidence"
+                return
+            pairs = [(flat[fi].windows[wi].citation.quote, flat[fi].text) for fi, wi in batch]
+            try:
+                scores.update(zip(batch, self.scorer.score(pairs), strict=True))
+            except Exception as exc:  # noqa: BLE001 - never fail open on a model error
+                for fi, _ in batch:
+                    errors[fi] = f"verifier model error: {type(exc).__name__}: {exc}"
+
+        first = [fi for fi, fact in enumerate(flat) if fact.windows]
+        run([(fi, 0) for fi in first])
+        run(
+            [
+                (fi, wi)
+                for fi in first
+                if fi not in errors and not _supports(flat[fi], checks[(fi, 0)], scores[(fi, 0)], th)
+                for wi in range(1, len(flat[fi].windows))
+            ]
+        )
+        return scores, errors
 
 
 def decide(fact: _Fact, fi: int, checks: dict, scores: dict, th: Thresholds, error: str | None) -> FactResult:
@@ -247,10 +274,7 @@ def decide(fact: _Fact, fi: int, checks: dict, scores: dict, th: Thresholds, err
                 if not best_contra or conf > best_contra[0]:
                     best_contra = (conf, w, "; ".join(c.message for c in failed))
             continue
-        confirmed = not fact.has_quantity or any(
-            c.ok and c.kind == "number" for c in checks.get((fi, wi), [])
-        )
-        if s.entail >= th.entail and s.entail > s.contradict and confirmed:
+        if _supports(fact, checks.get((fi, wi), []), s, th):
             if not best_support or s.entail > best_support[0]:
                 best_support = (s.entail, w)
         elif s.contradict >= th.contradict and w.relevance >= 0.35:
@@ -276,6 +300,15 @@ def decide(fact: _Fact, fi: int, checks: dict, scores: dict, th: Thresholds, err
         f"not stated in the documents; closest passage: {_where(top.citation)}",
         [top.citation],
     )
+
+
+def _supports(fact: _Fact, window_checks: list[SlotCheck], s: EntailmentScores, th: Thresholds) -> bool:
+    """Whether one window supports the fact: entailed, every slot check passed and, for a claim
+    with numbers, a number check positively matched."""
+    if any(not c.ok for c in window_checks):
+        return False
+    confirmed = not fact.has_quantity or any(c.ok and c.kind == "number" for c in window_checks)
+    return s.entail >= th.entail and s.entail > s.contradict and confirmed
 
 
 def _combine(text: str, start: int, end: int, parts: list[FactResult]) -> Verdict:

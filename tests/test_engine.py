@@ -121,6 +121,38 @@ def test_model_error_is_unchecked_never_supported(home):
     assert "model crashed" in v.reason
 
 
+class EntailsPaymentThenCrashes:
+    """Entails only the payment clause; crashes on any second batch."""
+
+    name = "entails-payment-then-crashes"
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str, str]]] = []
+
+    def score(self, pairs):
+        self.batches.append(list(pairs))
+        if len(self.batches) > 1:
+            raise RuntimeError("model crashed on the second batch")
+        return [
+            EntailmentScores(0.99, 0.005, 0.005)
+            if "undisputed invoice" in p
+            else EntailmentScores(0.1, 0.8, 0.1)
+            for p, _ in pairs
+        ]
+
+
+def test_best_window_first_then_the_rest_only_where_needed(home):
+    scorer = EntailsPaymentThenCrashes()
+    pay = "Customer shall pay each undisputed invoice within thirty (30) days of receipt."
+    other = "The agreement contains a two-year non-compete covenant binding the Customer."
+    result = Engine(home, scorer=scorer).verify(f"{pay} {other}", corpus="sample")
+    first, second = scorer.batches
+    assert [h for _, h in first] == [pay, other]  # one window per fact
+    assert second and all(h == other for _, h in second)  # the settled fact is not scored again
+    assert [v.verdict for v in result.sentences] == [Label.SUPPORTED, Label.UNCHECKED]
+    assert "crashed on the second batch" in result.sentences[1].reason
+
+
 class AlwaysEntails:
     name = "always-entails"
 

@@ -43,6 +43,21 @@ def test_empty_batch(verifier):
     assert verifier.score([]) == []
 
 
+def test_scores_do_not_depend_on_the_other_pairs(verifier):
+    pair = ("Either party may terminate this Agreement upon thirty (30) days notice.", "Notice is 30 days.")
+    others = [
+        (
+            "The Supplier shall deliver the Products within 14 days of each purchase order. " * 4,
+            "Delivery is fast.",
+        ),
+        ("Take 40 mg twice daily.", "Take 40 mg once daily."),
+    ]
+    (alone,) = verifier.score([pair])
+    batched = verifier.score([others[0], pair, others[1]])[1]
+    assert math.isclose(alone.entail, batched.entail, abs_tol=1e-6)
+    assert math.isclose(alone.contradict, batched.contradict, abs_tol=1e-6)
+
+
 def test_number_change_is_contradiction(verifier):
     (s,) = verifier.score([("The dose is 10 mg daily.", "The dose is 20 mg daily.")])
     assert isinstance(s, EntailmentScores)
