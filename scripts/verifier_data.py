@@ -1,7 +1,7 @@
 """Build the training / held-out data for the trained entailment verifier (issue 4).
 
 Usage:  .venv/bin/python scripts/verifier_data.py [--data DIR] [--out DIR] [--seed 13]
-                                                   [--mix base|round2|round3|round6] [--split-seed 13]
+                                                   [--mix base|round2|round3] [--split-seed 13]
 
 Writes JSONL files ({"premise", "hypothesis", "label", "source"}; label 0=entailment,
 1=neutral, 2=contradiction, 3=not entailment for two-way sources) to <out> (default
@@ -89,25 +89,7 @@ MIXES = {
         "scitail": 2200,
         "domain": 16000,
     },
-    # round 6 continues from round 5 with a smaller general mix (the same sources) and domain
-    # pairs that also rewrite a sentence heavily while keeping its numbers (REWRITE_SWAPS, combo):
-    # earlier rounds saw entailed claims with numbers almost only as near copies, and the engine
-    # read a faithful summary sentence ("within 30 days after collection") as a contradiction.
-    "round6": {
-        "mnli": 17000,
-        "snli": 3000,
-        "snli_test": 5000,
-        "cad": 3000,
-        "conjnli": 3000,
-        "breaking": 4000,
-        "fever_2way": 6000,
-        "rte_2way": 2490,
-        "semi_auto": 3000,
-        "scitail": 2200,
-        "domain": 18000,
-    },
 }
-HEAVY_REWRITE_MIXES = {"round6"}
 DOMAIN_EVAL_PAIRS = 3000
 HELDOUT_DOC_PERCENT = 10
 
@@ -609,106 +591,6 @@ def _other_number(s: str, rng: Random) -> str:
     return str(int(v) + 7)
 
 
-REWRITE_SWAPS = [  # round 6 on: meaning-preserving in both directions
-    ("shall not be lower than", "must be at least"),
-    ("shall not be less than", "must be at least"),
-    ("not less than", "at least"),
-    ("no less than", "at least"),
-    ("not more than", "at most"),
-    ("no more than", "at most"),
-    ("shall not exceed", "must not be more than"),
-    ("in excess of", "more than"),
-    ("shall", "must"),
-    ("shall not", "may not"),
-    ("written notice", "notice in writing"),
-    ("following", "after"),
-    ("terminated", "ended"),
-    ("commencement", "start"),
-    ("is recommended", "is advised"),
-]
-REWRITE_ONE_WAY = [
-    ("shall be", "is"),
-    ("will be", "is"),
-    ("shall have the right to", "may"),
-    ("expiration", "end"),
-    ("Agreement", "contract"),
-]
-MONTHS = "January February March April May June July August September October November December".split()
-_DATE_MDY = re.compile(r"\b(" + "|".join(MONTHS) + r") (\d{1,2}), (\d{4})\b")
-_DATE_DMY = re.compile(r"\b(\d{1,2}) (" + "|".join(MONTHS) + r"),? (\d{4})\b")
-_QTY = r"\d[\d.,]*\s?(?:°[CF]|%|[A-Za-z]{1,5})?"
-_PAREN_EQUIV = re.compile(rf"({_QTY}(?:\s?(?:to|-|–)\s?{_QTY})?)\s\(([^()]*\d[^()]*)\)")
-_LEAD_REF = re.compile(
-    r"^(?:\(?[ivx]{1,4}\)|\(?[a-z]\)|\d+(?:\.\d+)*\.?|Section \d+(?:\.\d+)*\.?|WHEREAS,|"
-    r"(?:In addition|Further|Furthermore|Moreover|Notwithstanding the foregoing),)\s+(?=[A-Za-z])"
-)
-_UNIT_NUM = re.compile(r"(?<![\d,.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?) ?(g|mg|mcg|kg)\b")
-
-
-def rewrite_transforms(s: str) -> list[tuple[str, str]]:
-    """Round 6's further meaning-preserving rewrites (all numbers and slots kept): equivalent
-    wording, an equivalent quantity and its parenthesised conversion swapped, date formats, lower-
-    cased defined terms, a leading clause number dropped, unit conversions of numbers with commas."""
-    out = []
-    for pairs, both in ((REWRITE_SWAPS, True), (REWRITE_ONE_WAY, False)):
-        for a, b in pairs:
-            for x, y in ((a, b), (b, a)) if both else ((a, b),):
-                if re.search(r"\b" + re.escape(x) + r"\b", s):
-                    out.append(("rewrite", re.sub(r"\b" + re.escape(x) + r"\b", y, s, count=1)))
-    m = _PAREN_EQUIV.search(s)
-    if m and re.search(r"\d", m.group(1)):
-        out.append(("paren_swap", s[: m.start()] + f"{m.group(2)} ({m.group(1)})" + s[m.end() :]))
-    m = _DATE_MDY.search(s)
-    if m:
-        out.append(("date_format", s[: m.start()] + f"{m.group(2)} {m.group(1)} {m.group(3)}" + s[m.end() :]))
-    m = _DATE_DMY.search(s)
-    if m:
-        out.append(
-            ("date_format", s[: m.start()] + f"{m.group(2)} {m.group(1)}, {m.group(3)}" + s[m.end() :])
-        )
-    lowered = s[:1] + re.sub(
-        r"(?<=\s)([A-Z][a-z]{2,})\b",
-        lambda w: w.group(1) if w.group(1) in MONTHS else w.group(1).lower(),
-        s[1:],
-    )
-    if lowered != s:
-        out.append(("case", lowered))
-    m = _LEAD_REF.match(s)
-    if m and len(s) - m.end() > 30:
-        rest = s[m.end() :]
-        out.append(("strip_ref", rest[0].upper() + rest[1:]))
-    m = _UNIT_NUM.search(s)
-    if m and "," in m.group(1):
-        v = float(m.group(1).replace(",", ""))
-        if m.group(2) == "mg" and v % 1000 == 0:
-            out.append(("unit", s[: m.start()] + f"{int(v // 1000)} g" + s[m.end() :]))
-    return out
-
-
-def rewrite_chain(s: str, rng: Random, steps: int) -> tuple[str, list[str]]:
-    """Up to `steps` meaning-preserving rewrites applied one after another."""
-    kinds = []
-    for _ in range(steps):
-        opts = [o for o in ent_transforms(s, rng) + rewrite_transforms(s) if o[1] != s]
-        if not opts:
-            break
-        kind, s = rng.choice(opts)
-        kinds.append(kind)
-    return s, kinds
-
-
-def _survives(target: str, perturbed: str, rewritten: str) -> bool:
-    """Whether a rewrite of a contradicting sentence still carries what made it contradict."""
-
-    def words(x):
-        return set(re.findall(r"[a-z0-9]+", x.lower()))
-
-    added = words(perturbed) - words(target)
-    if added:
-        return bool(added & words(rewritten))
-    return not ((words(target) - words(perturbed)) & words(rewritten))
-
-
 def ent_transforms(s: str, rng: Random) -> list[tuple[str, str]]:
     """Meaning-preserving rewrites of s: (name, new sentence)."""
     out = []
@@ -847,12 +729,8 @@ def _content_words(s: str) -> list[str]:
     return [w.lower() for w in re.findall(r"[A-Za-z]{6,}", s)]
 
 
-def generate_domain_pairs(
-    docs, doc_ids: set[str], n_pairs: int, rng: Random, tag: str, heavy: bool = False
-) -> list[dict]:
-    """FactCC-style pairs from documents in doc_ids (entail / neutral / contradict ~ 34/30/36).
-    `heavy` (round 6 on) makes half the entailed and contradicted claims chains of 2-4 rewrites
-    (kind "combo" for entailed ones), so surface distance says nothing about the label."""
+def generate_domain_pairs(docs, doc_ids: set[str], n_pairs: int, rng: Random, tag: str) -> list[dict]:
+    """FactCC-style pairs from documents in doc_ids (entail / neutral / contradict ~ 34/30/36)."""
     by_doc = {}
     drugs = sorted({d.split(":", 1)[1].upper() for d, dom, _ in docs if d.startswith("tac:")})
     for doc_id, domain, text in docs:
@@ -911,10 +789,6 @@ def generate_domain_pairs(
                 opts = ent_transforms(target, rng)
                 if rng.random() < 0.15 or not opts:
                     pair = _pair(premise, target, E, f"{tag}:{domain}:copy")
-                elif heavy and rng.random() < 0.5:
-                    hyp, _ = rewrite_chain(target, rng, rng.randint(2, 4))
-                    if hyp != target:
-                        pair = _pair(premise, hyp, E, f"{tag}:{domain}:combo")
                 else:
                     kind, hyp = rng.choice(opts)
                     # chain a second paraphrase now and then
@@ -927,11 +801,7 @@ def generate_domain_pairs(
                 if opts:
                     weights = [CON_WEIGHT.get(k, 1.0) for k, _ in opts]
                     kind, hyp = rng.choices(opts, weights=weights)[0]
-                    if heavy and rng.random() < 0.5:  # a contradiction in a rewritten sentence
-                        hyp2, _ = rewrite_chain(hyp, rng, rng.randint(1, 3))
-                        if len(hyp2) > 30 and _survives(target, hyp, hyp2):
-                            hyp = hyp2
-                    elif not heavy and rng.random() < 0.3:  # a contradiction in a paraphrased sentence
+                    if rng.random() < 0.3:  # a contradiction in a paraphrased sentence
                         para = [
                             t for k, t in ent_transforms(hyp, rng) if k in ("paraphrase", "drop", "reorder")
                         ]
@@ -1016,9 +886,8 @@ def build(data: Path, out: Path, seed: int, mix: str = "base", split_seed: int |
     docs = load_documents(data)
     held_docs = {d for d, _, _ in docs if _h(d, f"doc{split_seed}") % 100 < HELDOUT_DOC_PERCENT}
     train_docs = {d for d, _, _ in docs} - held_docs
-    heavy = mix in HEAVY_REWRITE_MIXES
-    dom_train = generate_domain_pairs(docs, train_docs, budget["domain"], rng, "domain", heavy)
-    dom_eval = generate_domain_pairs(docs, held_docs, DOMAIN_EVAL_PAIRS, rng, "domain", heavy)
+    dom_train = generate_domain_pairs(docs, train_docs, budget["domain"], rng, "domain")
+    dom_eval = generate_domain_pairs(docs, held_docs, DOMAIN_EVAL_PAIRS, rng, "domain")
     train += _dedupe(dom_train)
     train = _dedupe(train)
     rng.shuffle(train)
