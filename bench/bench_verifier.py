@@ -3,6 +3,7 @@
 Usage: .venv/bin/python bench/bench_verifier.py [--backends onnx,torch,onnx-fp32] [--limit N]
        [--speed-runs 5] [--no-quality] [--no-speed] [--json bench/out/verifier.json]
        [--model-dir DIR (a candidate; default the shipped model)] [--fp32 FILE.onnx]
+       [--extra-domain FILE (another round's held-out eval_domain.jsonl)]
 
 Quality (goals in brackets), on data never trained on (built by scripts/verifier_data.py into
 runs/verifier/data/; rebuilt if missing):
@@ -130,7 +131,24 @@ def accuracy(pred: list[int], rows: list[dict]) -> float:
     return sum(p == r["label"] for p, r in zip(pred, rows, strict=True)) / max(1, len(rows))
 
 
-def quality(scorer, limit: int) -> dict:
+def domain_quality(scorer, rows: list[dict], key: str) -> dict:
+    """Accuracy on generated domain pairs, overall, per kind and as a confusion count."""
+    pred = predict(scorer, rows)
+    per_kind: dict[str, list[int]] = defaultdict(list)
+    for p, r in zip(pred, rows, strict=True):
+        per_kind[r["source"].split(":", 1)[1]].append(int(p == r["label"]))
+    return {
+        f"{key}_acc": accuracy(pred, rows),
+        f"{key}_n": len(rows),
+        f"{key}_acc_by_kind": {k: round(sum(v) / len(v), 3) for k, v in sorted(per_kind.items())},
+        f"{key}_confusion": {
+            f"{g}->{p}": n
+            for (g, p), n in sorted(Counter((r["label"], p) for p, r in zip(pred, rows, strict=True)).items())
+        },
+    }
+
+
+def quality(scorer, limit: int, extra_domain: Path | None = None) -> dict:
     def take(rows):
         return rows[:limit] if limit else rows
 
@@ -171,18 +189,9 @@ def quality(scorer, limit: int) -> dict:
     rows = take(brk)
     pred = predict(scorer, rows)
     res["breaking_all_acc"] = accuracy(pred, rows)
-    dom = take(read_jsonl(DATA / "eval_domain.jsonl"))
-    pred = predict(scorer, dom)
-    res["domain_acc"] = accuracy(pred, dom)
-    res["domain_n"] = len(dom)
-    per_kind: dict[str, list[int]] = defaultdict(list)
-    for p, r in zip(pred, dom, strict=True):
-        per_kind[r["source"].split(":", 1)[1]].append(int(p == r["label"]))
-    res["domain_acc_by_kind"] = {k: round(sum(v) / len(v), 3) for k, v in sorted(per_kind.items())}
-    res["domain_confusion"] = {
-        f"{g}->{p}": n
-        for (g, p), n in sorted(Counter((r["label"], p) for p, r in zip(pred, dom, strict=True)).items())
-    }
+    res.update(domain_quality(scorer, take(read_jsonl(DATA / "eval_domain.jsonl")), "domain"))
+    if extra_domain:
+        res.update(domain_quality(scorer, take(read_jsonl(extra_domain)), "extra_domain"))
     rows = take(snli_test_held)
     pred = predict(scorer, rows)
     res["snli_test_acc"] = accuracy(pred, rows)
@@ -370,6 +379,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a candidate exported by `train_verifier.py export --dest`",
     )
     ap.add_argument("--fp32", type=Path, default=FP32, help="fp32 ONNX file for the onnx-fp32 backend")
+    ap.add_argument(
+        "--extra-domain",
+        type=Path,
+        default=None,
+        help="another held-out domain file (e.g. a later round's eval_domain.jsonl), scored as extra_domain_*",
+    )
     args = ap.parse_args(argv)
 
     ensure_data()
@@ -390,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
                 res.update(linear_ceiling(runs=args.speed_runs))
         if not args.no_quality:
             t = time.perf_counter()
-            res.update(quality(scorer, args.limit))
+            res.update(quality(scorer, args.limit, args.extra_domain))
             res["quality_wall_s"] = time.perf_counter() - t
         report["backends"][backend] = res
         print(f"\n== {backend} ({scorer.name})")
