@@ -339,7 +339,7 @@ def train_main(argv: list[str] | None = None) -> int:
     if stats.exists():
         meta["data_stats"] = json.loads(stats.read_text())
     (final / "train_meta.json").write_text(json.dumps(meta, indent=1))
-    log(log_path, f"done: {total_steps} steps in {wall / 60:.1f} min; model in {final}")
+    log(log_path, f"done: {step} of {total_steps} steps in {wall / 60:.1f} min; model in {final}")
     dom = args.data.parent / "eval_domain.jsonl"
     if dom.exists():
         sample = [json.loads(line) for line in open(dom, encoding="utf-8")][:400]
