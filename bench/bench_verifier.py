@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,9 +102,24 @@ def macro_f1(gold: list[int], pred: list[int]) -> float:
     return sum(f1s) / 3
 
 
+def label_of(s) -> int:
+    """The 3-way label (0 entailment, 1 neutral, 2 contradiction) with the highest probability."""
+    return max(range(3), key=lambda k: (s.entail, s.neutral, s.contradict)[k])
+
+
 def predict(scorer, rows: list[dict]) -> list[int]:
-    scores = scorer.score([(r["premise"], r["hypothesis"]) for r in rows])
-    return [max(range(3), key=lambda k: (s.entail, s.neutral, s.contradict)[k]) for s in scores]
+    return [label_of(s) for s in scorer.score([(r["premise"], r["hypothesis"]) for r in rows])]
+
+
+@contextmanager
+def batch_size(scorer, size: int):
+    """Run the scorer with another batch size for the duration of the block."""
+    own = scorer.batch_size
+    scorer.batch_size = size
+    try:
+        yield
+    finally:
+        scorer.batch_size = own
 
 
 def make_scorer(backend: str, model_dir: Path | None = None, fp32: Path = FP32):
@@ -208,7 +224,7 @@ def quality(scorer, limit: int, extra_domain: Path | None = None) -> dict:
         res[f"{key}_n"] = len(rows)
     hv = take(load_healthver())
     scores = scorer.score([(r["premise"], r["hypothesis"]) for r in hv])
-    pred = [max(range(3), key=lambda k: (s.entail, s.neutral, s.contradict)[k]) for s in scores]
+    pred = [label_of(s) for s in scores]
     # ranking quality, independent of any threshold or bias: 0.5 is chance
     res["healthver_auc_supports"] = auc(
         [s.entail for s, r in zip(scores, hv, strict=True) if r["label"] == 0],
@@ -253,17 +269,15 @@ def speed(scorer, runs: int) -> dict:
     from pipeline.verifier_model import BATCH, encode
 
     out: dict = {}
-    own = scorer.batch_size
     for tag, (lo, hi) in (("", (120, 136)), ("short_", (24, 40))):
         pairs = speed_pairs(scorer, lo, hi)
         rates = _rate(scorer, pairs, runs)
         out[f"{tag}pairs_per_s"] = statistics.median(rates)
         out[f"{tag}pairs_per_s_runs"] = [round(r, 1) for r in rates]
         out[f"{tag}mean_tokens"] = statistics.mean(len(ids) for ids, _ in encode(scorer._tok, pairs))
-        if own != BATCH:
-            scorer.batch_size = BATCH
-            out[f"{tag}pairs_per_s_batch{BATCH}"] = statistics.median(_rate(scorer, pairs, runs))
-            scorer.batch_size = own
+        if scorer.batch_size != BATCH:
+            with batch_size(scorer, BATCH):
+                out[f"{tag}pairs_per_s_batch{BATCH}"] = statistics.median(_rate(scorer, pairs, runs))
     return out
 
 
@@ -274,22 +288,16 @@ def batch_dependence(scorer, n: int = 512) -> dict:
 
     rows = read_jsonl(DATA / "eval_domain.jsonl")[:n]
     pairs = [(r["premise"], r["hypothesis"]) for r in rows]
-    own = scorer.batch_size
-    scorer.batch_size = 1
-    alone = scorer.score(pairs)
-    scorer.batch_size = BATCH
-    batched = scorer.score(pairs)
-    scorer.batch_size = own
+    with batch_size(scorer, 1):
+        alone = scorer.score(pairs)
+    with batch_size(scorer, BATCH):
+        batched = scorer.score(pairs)
     diff = [abs(a.entail - b.entail) for a, b in zip(alone, batched, strict=True)]
-
-    def label(s):
-        return max(range(3), key=lambda k: (s.entail, s.neutral, s.contradict)[k])
-
     return {
         "batch_vs_alone_max_dp_entail": max(diff),
         "batch_vs_alone_mean_dp_entail": statistics.mean(diff),
         "batch_vs_alone_label_changes": sum(
-            label(a) != label(b) for a, b in zip(alone, batched, strict=True)
+            label_of(a) != label_of(b) for a, b in zip(alone, batched, strict=True)
         ),
         "batch_vs_alone_n": len(pairs),
     }
