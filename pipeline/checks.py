@@ -26,7 +26,7 @@ _CJK_RE = re.compile(r"[\u3400-\u9fff]")
 # ============================================================================================
 
 _TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,]\d+)*|[;:]|[\u4e00-\u9fff]")
-_FUNCTION_WORDS = frozenset(
+FUNCTION_WORDS = frozenset(
     "a an the of to in on at for by with without and or is are was were be been being it its this that these "
     "those as from into per any all each such other than then there their they them his her he she we you "
     "your our us i me my also only upon during under within which who whom whose when where if so "
@@ -34,14 +34,14 @@ _FUNCTION_WORDS = frozenset(
     "about after before both either neither nor more most less some same own up".split()
 )
 # Stop words for comparing predicates: function words plus the modal/polarity vocabulary itself.
-_STOP = _FUNCTION_WORDS | frozenset(
+_STOP = FUNCTION_WORDS | frozenset(
     "agree agrees agreed required obligated obliged permitted allowed entitled right responsible recommended "
     "indicated approved contraindicated prohibited forbidden use used using patient patients".split()
 )
 
 
 @lru_cache(maxsize=65536)
-def _stem(w: str) -> str:
+def stem(w: str) -> str:
     """Crude suffix stripping so 'infections'/'infection' and 'assigning'/'assign' compare equal."""
     w = w.lower().replace("’", "'")
     if w.endswith("'s"):
@@ -226,7 +226,7 @@ def _mentions(text: str, known: tuple[str, ...] = ()) -> dict[str, set[str]]:
 
 
 def _entity_words(text: str, known: tuple[str, ...] = ()) -> set[str]:
-    return {_stem(w) for _, _, s, e in _mention_spans(text, known) for w in text[s:e].split()}
+    return {stem(w) for _, _, s, e in _mention_spans(text, known) for w in text[s:e].split()}
 
 
 # ============================================================================================
@@ -986,7 +986,7 @@ _CONCEPTS = {
 _CONCEPT_OF = {w: c for c, ws in _CONCEPTS.items() for w in ws.split()}
 # Words too general to show that two quantities describe the same thing.
 _GATE_STOP = (
-    _FUNCTION_WORDS
+    FUNCTION_WORDS
     | frozenset(
         "agreement party parties patient patients product products service services drug section article day days week weeks month "
         "months year years hour hours minute minutes time times mg ml daily weekly monthly annually once twice "
@@ -1006,7 +1006,7 @@ def _topic_words(text: str, exclude: set[str] | None = None) -> frozenset[str]:
         low = w.lower()
         if low in _GATE_STOP or low in _ROLE_WORDS:
             continue
-        st = _stem(w)
+        st = stem(w)
         if exclude and st in exclude:
             continue
         out.add(_CONCEPT_OF.get(low, st))
@@ -1266,7 +1266,7 @@ _BOUNDARY_WORDS = frozenset(
 # "is contraindicated" / "is recommended" have no verb of their own; they only meet a modal predicate
 # whose verb is about using the product ("do not start", "may be given").
 _USE_VERBS = frozenset(
-    _stem(w)
+    stem(w)
     for w in "use used start started take taken give given administer administered initiate initiated begin "
     "continue continued prescribe prescribed combine combined coadminister coadministered receive "
     "received inject injected".split()
@@ -1320,7 +1320,7 @@ def _prefixed_terms(text: str) -> dict[tuple[str, bool], list[tuple[str, str | N
                 break
             if t.lower() in _PREFIX_SKIP or _PREFIXED_RE.fullmatch(t):
                 continue
-            head = _stem(t)
+            head = stem(t)
             break
         around = text[max(0, m.start() - 60) : m.start()] + " " + text[m.end() : m.end() + 60]
         out.setdefault((w, bool(neg)), []).append((m.group(0), head, _topic_words(around)))
@@ -1347,7 +1347,7 @@ def _check_prefixed(claim: str, evidence: str) -> list[SlotCheck]:
 
 def _content(words: Iterable[str]) -> frozenset[str]:
     return frozenset(
-        _CONCEPT_OF.get(w.lower()) or _stem(w)
+        _CONCEPT_OF.get(w.lower()) or stem(w)
         for w in words
         if w[0].isalpha() and len(w) > 1 and w.lower() not in _STOP and w.lower() not in _ONES
     )
@@ -1426,7 +1426,7 @@ def _frames(sentence: str, known: tuple[str, ...] = ()) -> tuple[_Frame, ...]:
         # "EmployeeCo pays ...": a full verb (not a copula) can anchor the subject for the entity check.
         full = vt[0].lower() not in _COPULAS
         return (
-            _Frame("POS", vt[0], _stem(vt[0]) if full else None, cw, sentence, bool(_CONDITION.search(sentence)),
+            _Frame("POS", vt[0], stem(vt[0]) if full else None, cw, sentence, bool(_CONDITION.search(sentence)),
                    bool(_BOUNDED.search(sentence)), _with_objects(words, "with"), _with_objects(words, "without"),
                    _subject_before(sentence, 0, vt[1], known) if full else None),
         )  # fmt: skip
@@ -1474,7 +1474,7 @@ def _frames(sentence: str, known: tuple[str, ...] = ()) -> tuple[_Frame, ...]:
             _Frame(
                 cat=cat,
                 surface=surface,
-                verb=_stem(verb_tok[0]) if verb_tok else None,
+                verb=stem(verb_tok[0]) if verb_tok else None,
                 words=_content([t[0] for t in before] + after_words),
                 text=sentence[lo_txt:clause_end],
                 conditional=bool(_CONDITION.search(after_text)),
@@ -1645,7 +1645,7 @@ def _predicates(text: str, known: tuple[str, ...]) -> set[str]:
     """Governed verbs of modal predicates plus plain finite verbs: what the text says is done."""
     out = {f.verb for s in _sentences(text) for f in _frames(s, known) if f.verb}
     out |= {
-        _stem(w) for w in _TOKEN_RE.findall(text) if w.lower() in _PLAIN_VERBS and w.lower() not in _COPULAS
+        stem(w) for w in _TOKEN_RE.findall(text) if w.lower() in _PLAIN_VERBS and w.lower() not in _COPULAS
     }
     return out
 

@@ -83,7 +83,8 @@ def dequantize_state_dict(tensors: dict) -> dict:
     return state
 
 
-def _load_torch(model_dir: Path):
+def load_torch_model(model_dir: Path):
+    """The torch model from the shipped int8 weights (de-quantised to fp32), in eval mode."""
     import torch
     from safetensors.torch import load_file
     from transformers import BertConfig, BertForSequenceClassification
@@ -111,7 +112,7 @@ def _get(backend: str, model_dir: Path, onnx_path: Path | None = None):
             if backend == "onnx":
                 model = onnx_session(onnx_path or model_dir / ONNX_FILE)
             else:
-                model = _load_torch(model_dir)
+                model = load_torch_model(model_dir)
             _CACHE[key] = (tok, model)
         return _CACHE[key]
 

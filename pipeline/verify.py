@@ -7,17 +7,35 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pipeline.checks import extract_quantities, run_checks
 from pipeline.claims import extract_claims
 from pipeline.contexts import ContextIndex
 from pipeline.corpus import Thresholds
+from pipeline.decision import (
+    SupportModel,
+    content_stems,
+    fact_features,
+    load_support_model,
+    may_rescue,
+    unreadable_share,
+)
 from pipeline.embed import Embedder, get_embedder
 from pipeline.entailment import EntailmentScorer, EntailmentScores
 from pipeline.evidence import Window, select_windows
 from pipeline.policy import render
 from pipeline.retrieve import Retriever, Scope
-from pipeline.schema import Citation, Label, SlotCheck, VeracityError, Verdict, VerificationResult
+from pipeline.schema import (
+    Citation,
+    Claim,
+    Label,
+    SearchHit,
+    SlotCheck,
+    VeracityError,
+    Verdict,
+    VerificationResult,
+)
 from pipeline.settings import Settings
 
 SEVERITY = {
@@ -28,6 +46,7 @@ SEVERITY = {
     Label.NOT_A_CLAIM: 0,
 }
 MODES = ("annotate", "redact", "block")
+FOREIGN_SHARE = 0.3  # above this share of letters in scripts the judge cannot read, a claim is not judged
 _DEFINED_TERM = re.compile(r"\(\s*(?:the\s+)?[\"“]([A-Z][A-Za-z0-9 .&-]{1,40})[\"”]\s*\)")
 
 
@@ -45,11 +64,28 @@ class FactResult:
 
 
 @dataclass
-class _Fact:
+class Fact:
+    """One fact of a sentence with everything the verdict rules look at."""
+
     text: str
+    hits: list[SearchHit] = field(default_factory=list)  # retrieved chunks the windows come from
     windows: list[Window] = field(default_factory=list)
     no_evidence: bool = False
     has_quantity: bool = False
+    checks: list[list[SlotCheck]] = field(default_factory=list)  # per window
+    scores: dict[int, EntailmentScores] = field(default_factory=dict)  # per scored window
+    error: str | None = None  # why it could not be checked
+
+
+@dataclass
+class Assessment:
+    """An answer's claims and their facts, gathered and scored but not yet decided."""
+
+    claims: list[Claim]
+    facts: list[list[Fact]]  # per claim; empty for a claim that states no checkable fact
+    thresholds: Thresholds
+    versions: dict[str, str]
+    timings_ms: dict[str, float]
 
 
 class Engine:
@@ -60,6 +96,7 @@ class Engine:
         settings: Settings,
         scorer: EntailmentScorer | None = None,
         embedder: Embedder | None = None,
+        support: SupportModel | Literal["default"] | None = "default",
         evidence_per_claim: int = 3,
         chunks_per_claim: int = 6,
     ) -> None:
@@ -70,6 +107,7 @@ class Engine:
 
             scorer = load_default_scorer()
         self.scorer = scorer
+        self.support = load_support_model() if support == "default" else support
         self.evidence_per_claim = evidence_per_claim
         self.chunks_per_claim = chunks_per_claim
         self._retrievers: dict[str, tuple[str, Retriever, Thresholds]] = {}
@@ -110,6 +148,50 @@ class Engine:
         """Label every sentence of `answer` against a corpus or against given context passages."""
         if mode not in MODES:
             raise VerificationError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        t0 = time.perf_counter()
+        a = self.assess(
+            answer,
+            corpus=corpus,
+            contexts=contexts,
+            question=question,
+            doc_ids=doc_ids,
+            domains=domains,
+            timeout_s=timeout_s,
+        )
+        verdicts: list[Verdict] = []
+        for claim, facts in zip(a.claims, a.facts, strict=True):
+            if not facts:
+                verdicts.append(
+                    Verdict(
+                        claim.text, claim.start, claim.end, Label.NOT_A_CLAIM, 1.0, "states no checkable fact"
+                    )
+                )
+                continue
+            parts = [decide(f, a.thresholds, self.support) for f in facts]
+            verdicts.append(_combine(claim.text, claim.start, claim.end, parts))
+        output = render(answer, verdicts, mode)
+        a.timings_ms["total"] = (time.perf_counter() - t0) * 1000
+        return VerificationResult(
+            answer=answer,
+            sentences=verdicts,
+            output=output,
+            mode=mode,
+            timings_ms=a.timings_ms,
+            versions=a.versions,
+        )
+
+    def assess(
+        self,
+        answer: str,
+        *,
+        corpus: str | None = None,
+        contexts: Sequence[str] | None = None,
+        question: str | None = None,
+        doc_ids: Sequence[str] | None = None,
+        domains: Sequence[str] | None = None,
+        timeout_s: float | None = None,
+    ) -> Assessment:
+        """Split `answer` into facts and gather, check and score their evidence (no verdicts yet)."""
         if (corpus is None) == (contexts is None):
             raise VerificationError("give exactly one of corpus or contexts")
         t0 = time.perf_counter()
@@ -126,6 +208,7 @@ class Engine:
         versions = {
             "embedder": self.embedder.id,
             "verifier": _scorer_version(self.scorer),
+            "decision": f"logistic@{self.support.version}" if self.support else "rule-only",
             "index": index_version,
         }
 
@@ -141,157 +224,136 @@ class Engine:
             if named:
                 scope = Scope(doc_ids=tuple(named), domains=scope.domains)
 
-        facts_by_claim: list[list[_Fact]] = []
-        flat: list[_Fact] = []
+        facts_by_claim: list[list[Fact]] = []
+        flat: list[Fact] = []
         for claim in claims:
             facts = (
-                [_Fact(p, has_quantity=bool(extract_quantities(p))) for p in (claim.parts or [claim.text])]
+                [Fact(p, has_quantity=bool(extract_quantities(p))) for p in (claim.parts or [claim.text])]
                 if claim.checkable
                 else []
             )
             facts_by_claim.append(facts)
             flat.extend(facts)
 
-        retrieval_error = None
         if flat:
             try:
                 hits_per_fact = retriever.search_many(
                     [f.text for f in flat], k=self.chunks_per_claim, scope=scope
                 )
             except Exception as exc:  # noqa: BLE001 - reported per sentence as unchecked, never as supported
-                retrieval_error = f"retrieval failed: {exc}"
+                for fact in flat:
+                    fact.error = f"retrieval failed: {exc}"
                 hits_per_fact = [[] for _ in flat]
             for fact, hits in zip(flat, hits_per_fact, strict=True):
                 if not hits:
                     fact.no_evidence = True
                     continue
                 usable = [h for h in hits if h.dense >= thresholds.min_retrieval or h.lexical > 0]
+                fact.hits = usable
                 fact.windows = select_windows(
                     fact.text, usable, retriever.index.page_at, top=self.evidence_per_claim
                 )
         t2 = time.perf_counter()
         timings["retrieve"] = (t2 - t1) * 1000
 
-        checks: dict[tuple[int, int], list[SlotCheck]] = {}
-        for fi, fact in enumerate(flat):
+        for fact in flat:
             entities = _defined_terms(w.citation.quote for w in fact.windows)
-            for wi, w in enumerate(fact.windows):
-                checks[(fi, wi)] = run_checks(fact.text, w.citation.quote, entities)
+            fact.checks = [run_checks(fact.text, w.citation.quote, entities) for w in fact.windows]
         t3 = time.perf_counter()
         timings["check"] = (t3 - t2) * 1000
 
-        scores, score_errors = self._score(flat, checks, thresholds, deadline)
+        self._score(flat, thresholds, deadline)
         timings["score"] = (time.perf_counter() - t3) * 1000
+        return Assessment(claims, facts_by_claim, thresholds, versions, timings)
 
-        results: dict[int, FactResult] = {}
-        for fi, fact in enumerate(flat):
-            results[fi] = decide(
-                fact, fi, checks, scores, thresholds, retrieval_error or score_errors.get(fi)
-            )
-
-        verdicts: list[Verdict] = []
-        fi = 0
-        for claim, facts in zip(claims, facts_by_claim, strict=True):
-            if not facts:
-                verdicts.append(
-                    Verdict(
-                        claim.text, claim.start, claim.end, Label.NOT_A_CLAIM, 1.0, "states no checkable fact"
-                    )
-                )
-                continue
-            parts = [results[fi + i] for i in range(len(facts))]
-            fi += len(facts)
-            verdicts.append(_combine(claim.text, claim.start, claim.end, parts))
-        output = render(answer, verdicts, mode)
-        timings["total"] = (time.perf_counter() - t0) * 1000
-        return VerificationResult(
-            answer=answer, sentences=verdicts, output=output, mode=mode, timings_ms=timings, versions=versions
-        )
-
-    def _score(
-        self, flat: list[_Fact], checks: dict, th: Thresholds, deadline: float | None
-    ) -> tuple[dict[tuple[int, int], EntailmentScores], dict[int, str]]:
-        """Entailment scores per (fact, window), and the facts that could not be scored, with why.
+    def _score(self, flat: list[Fact], th: Thresholds, deadline: float | None) -> None:
+        """Entailment scores per window into each fact; a fact that could not be scored gets why.
 
         Two batches: first every fact's most relevant window, then the other windows only of the
         facts that window did not support. Once one window supports a fact, more windows cannot
         change its label, and most true sentences are settled by their best window, so this scores
         about half the pairs of a single batch over all windows.
         """
-        scores: dict[tuple[int, int], EntailmentScores] = {}
-        errors: dict[int, str] = {}
 
-        def run(batch: list[tuple[int, int]]) -> None:
+        def run(batch: list[tuple[Fact, int]]) -> None:
             if not batch:
                 return
             if deadline and time.perf_counter() > deadline:
-                for fi, _ in batch:
-                    errors[fi] = "timed out before the verifier model ran on all its evidence"
+                for fact, _ in batch:
+                    fact.error = "timed out before the verifier model ran on all its evidence"
                 return
-            pairs = [(flat[fi].windows[wi].citation.quote, flat[fi].text) for fi, wi in batch]
+            pairs = [(fact.windows[wi].citation.quote, fact.text) for fact, wi in batch]
             try:
-                scores.update(zip(batch, self.scorer.score(pairs), strict=True))
+                for (fact, wi), s in zip(batch, self.scorer.score(pairs), strict=True):
+                    fact.scores[wi] = s
             except Exception as exc:  # noqa: BLE001 - never fail open on a model error
-                for fi, _ in batch:
-                    errors[fi] = f"verifier model error: {type(exc).__name__}: {exc}"
+                for fact, _ in batch:
+                    fact.error = f"verifier model error: {type(exc).__name__}: {exc}"
 
-        first = [fi for fi, fact in enumerate(flat) if fact.windows]
-        run([(fi, 0) for fi in first])
+        first = [fact for fact in flat if fact.windows and not fact.error]
+        run([(fact, 0) for fact in first])
         run(
             [
-                (fi, wi)
-                for fi in first
-                if fi not in errors and not _supports(flat[fi], checks[(fi, 0)], scores[(fi, 0)], th)
-                for wi in range(1, len(flat[fi].windows))
+                (fact, wi)
+                for fact in first
+                if not fact.error and not _supports(fact, fact.checks[0], fact.scores[0], th)
+                for wi in range(1, len(fact.windows))
             ]
         )
-        return scores, errors
 
 
-def decide(fact: _Fact, fi: int, checks: dict, scores: dict, th: Thresholds, error: str | None) -> FactResult:
+def decide(fact: Fact, th: Thresholds, support: SupportModel | None = None) -> FactResult:
     """One fact's verdict. A failed slot check outweighs a high entailment score on the same
     evidence; 'supported' needs evidence that the model entails and that passes every check, and
-    for a claim with numbers, evidence where a number check positively matched."""
+    for a claim with numbers, evidence where a number check positively matched. Where that rule finds
+    no support and no slot check failed, `support` (the learned decision) may still find the fact
+    stated: a faithful paraphrase the entailment model rejected."""
     if fact.no_evidence:
-        return FactResult(fact.text, Label.UNCHECKED, 0.0, error or "no evidence could be retrieved")
+        return FactResult(fact.text, Label.UNCHECKED, 0.0, fact.error or "no evidence could be retrieved")
     if not fact.windows:
         return FactResult(fact.text, Label.UNSUPPORTED, 0.7, "no passage of the documents addresses this")
-    if error:
-        return FactResult(fact.text, Label.UNCHECKED, 0.0, error, [w.citation for w in fact.windows[:1]])
-    best_support: tuple[float, Window] | None = None
-    best_contra: tuple[float, Window, str] | None = None
-    # a slot check only speaks for passages about the same thing as the claim: among the most
-    # relevant ones, not a pharmacokinetics table that happens to mention another dose
-    on_topic = max(0.45, 0.85 * max(w.relevance for w in fact.windows))
-    for wi, w in enumerate(fact.windows):
-        s = scores.get((fi, wi))
-        failed = [c for c in checks.get((fi, wi), []) if not c.ok]
-        if s is None:
-            continue
-        if failed:
-            if w.relevance >= on_topic or (s.contradict >= 0.3 and w.relevance >= 0.35):
-                conf = max(0.8, s.contradict)
-                if not best_contra or conf > best_contra[0]:
-                    best_contra = (conf, w, "; ".join(c.message for c in failed))
-            continue
-        if _supports(fact, checks.get((fi, wi), []), s, th):
-            if not best_support or s.entail > best_support[0]:
-                best_support = (s.entail, w)
-        elif s.contradict >= th.contradict and w.relevance >= 0.35:
-            if not best_contra or s.contradict > best_contra[0]:
-                best_contra = (
-                    s.contradict,
-                    w,
-                    f"the verifier model judges the passage to contradict it (p={s.contradict:.2f})",
-                )
+    if fact.error:
+        return FactResult(fact.text, Label.UNCHECKED, 0.0, fact.error, [w.citation for w in fact.windows[:1]])
+    best_support, best_contra, vetoed = _rule(fact, th)
+    if unreadable_share(fact.text) > FOREIGN_SHARE and not vetoed:
+        # the English-only model cannot read the claim: its scores would be a guess either way
+        return FactResult(
+            fact.text,
+            Label.UNCHECKED,
+            0.0,
+            "language not supported by the judge; closest passage: " + _where(fact.windows[0].citation),
+            [fact.windows[0].citation],
+        )
     if best_support:
         conf, w = best_support
         return FactResult(fact.text, Label.SUPPORTED, conf, f"stated in {_where(w.citation)}", [w.citation])
+    if support is not None and not vetoed:
+        features = fact_features(fact)
+        p = support.p_supported(features) if may_rescue(features) else 0.0
+        if p >= support.threshold:
+            w = _closest_eligible(fact)
+            return FactResult(
+                fact.text,
+                Label.SUPPORTED,
+                p,
+                f"stated in other words in {_where(w.citation)} (learned decision p={p:.2f})",
+                [w.citation],
+            )
+        if best_contra is None and p >= support.threshold - th.review_band:
+            w = _closest_eligible(fact)
+            return FactResult(
+                fact.text,
+                Label.UNCHECKED,
+                0.0,
+                f"needs review: {_where(w.citation)} comes close to stating it but the judge is not sure "
+                f"(p={p:.2f})",
+                [w.citation],
+            )
     if best_contra:
         conf, w, why = best_contra
         return FactResult(fact.text, Label.CONTRADICTED, conf, f"{why} ({_where(w.citation)})", [w.citation])
     top = fact.windows[0]
-    s = scores.get((fi, 0))
+    s = fact.scores.get(0)
     conf = 1.0 - (s.entail if s else 0.0)
     return FactResult(
         fact.text,
@@ -302,7 +364,65 @@ def decide(fact: _Fact, fi: int, checks: dict, scores: dict, th: Thresholds, err
     )
 
 
-def _supports(fact: _Fact, window_checks: list[SlotCheck], s: EntailmentScores, th: Thresholds) -> bool:
+def _rule(
+    fact: Fact, th: Thresholds
+) -> tuple[tuple[float, Window] | None, tuple[float, Window, str] | None, bool]:
+    """The hand-set rule over a fact's scored windows: its best support, its strongest contradiction
+    and whether a slot check failed on relevant evidence (a veto no learned score may overrule)."""
+    best_support: tuple[float, Window] | None = None
+    best_contra: tuple[float, Window, str] | None = None
+    vetoed = False
+    # a slot check only speaks for passages about the same thing as the claim: among the most
+    # relevant ones, not a pharmacokinetics table that happens to mention another dose
+    on_topic = max(0.45, 0.85 * max(w.relevance for w in fact.windows))
+    for wi, w in enumerate(fact.windows):
+        s = fact.scores.get(wi)
+        failed = [c for c in fact.checks[wi] if not c.ok]
+        if s is None:
+            continue
+        if failed:
+            if w.relevance >= on_topic or (s.contradict >= 0.3 and w.relevance >= 0.35):
+                vetoed = True
+                conf = max(0.8, s.contradict)
+                if not best_contra or conf > best_contra[0]:
+                    best_contra = (conf, w, "; ".join(c.message for c in failed))
+            continue
+        if _supports(fact, fact.checks[wi], s, th):
+            if not best_support or s.entail > best_support[0]:
+                best_support = (s.entail, w)
+        elif s.contradict >= th.contradict and w.relevance >= 0.35:
+            if not best_contra or s.contradict > best_contra[0]:
+                best_contra = (
+                    s.contradict,
+                    w,
+                    f"the verifier model judges the passage to contradict it (p={s.contradict:.2f})",
+                )
+    return best_support, best_contra, vetoed
+
+
+def second_opinion_applies(fact: Fact, th: Thresholds) -> bool:
+    """Whether `decide` would ask the learned decision about this fact: it has scored evidence, the
+    rule found no support, no slot check vetoed it and the judge can read it."""
+    if fact.no_evidence or not fact.windows or fact.error:
+        return False
+    if unreadable_share(fact.text) > FOREIGN_SHARE:
+        return False
+    best_support, _, vetoed = _rule(fact, th)
+    return best_support is None and not vetoed
+
+
+def _closest_eligible(fact: Fact) -> Window:
+    """The window that covers most of the claim among those no slot check failed on."""
+    claim = content_stems(fact.text)
+    eligible = [wi for wi in fact.scores if all(c.ok for c in fact.checks[wi])] or [0]
+    best = max(
+        eligible,
+        key=lambda wi: (len(claim & content_stems(fact.windows[wi].citation.quote)), fact.scores[wi].entail),
+    )
+    return fact.windows[best]
+
+
+def _supports(fact: Fact, window_checks: list[SlotCheck], s: EntailmentScores, th: Thresholds) -> bool:
     """Whether one window supports the fact: entailed, every slot check passed and, for a claim
     with numbers, a number check positively matched."""
     if any(not c.ok for c in window_checks):

@@ -457,10 +457,34 @@ def export_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def unpack_main(argv: list[str] | None = None) -> int:
+    """The shipped int8 weights, de-quantised, as a model directory `--init-from` takes: a later round
+    can continue from what ships when the earlier round's runs/ folder is gone."""
+    ap = argparse.ArgumentParser(description="Unpack the shipped verifier into a trainable model folder.")
+    ap.add_argument("--src", type=Path, default=ROOT / "pipeline/models/verifier")
+    ap.add_argument("--dest", type=Path, required=True)
+    args = ap.parse_args(argv)
+
+    import shutil
+
+    sys.path.insert(0, str(ROOT))
+    from pipeline.verifier_model import load_torch_model
+
+    args.dest.mkdir(parents=True, exist_ok=True)
+    load_torch_model(args.src).save_pretrained(args.dest)
+    # train_meta.json too, so the next round's record chains back through every earlier round
+    for name in ("tokenizer.json", "tokenizer_config.json", "train_meta.json"):
+        shutil.copy(args.src / name, args.dest / name)
+    print(f"unpacked {args.src} -> {args.dest}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "export":
         return export_main(argv[1:])
+    if argv and argv[0] == "unpack":
+        return unpack_main(argv[1:])
     return train_main(argv)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.catalog import corpus_config
+from pipeline.decision import FEATURES, SupportModel, load_support_model
 from pipeline.entailment import EntailmentScores, LexicalScorer
 from pipeline.indexer import index_corpus
 from pipeline.schema import Label
@@ -251,3 +252,53 @@ def test_cli_verify_json_and_errors(home):
         timeout=300,
     )
     assert missing.returncode != 0 and "cannot read" in missing.stderr
+
+
+def test_claim_the_judge_cannot_read_is_unchecked_not_guessed(home):
+    # the judge would say "entailed"; it cannot read Chinese, so the verdict must not rest on it
+    engine = Engine(home, scorer=AlwaysEntails())
+    v = engine.verify("逾期付款按每月1.5%计息。", corpus="sample").sentences[0]
+    assert v.verdict == Label.UNCHECKED
+    assert "language not supported" in v.reason
+    assert v.citations and v.citations[0].doc_id == "northwind-msa.md"
+
+
+class NeverEntails:
+    name = "never-entails"
+
+    def score(self, pairs):
+        return [EntailmentScores(0.05, 0.9, 0.05) for _ in pairs]
+
+
+def always_supported() -> SupportModel:
+    n = len(FEATURES)
+    return SupportModel((0.0,) * n, 10.0, (0.0,) * n, (1.0,) * n, 0.5, "test")
+
+
+def test_second_opinion_rescues_a_paraphrase_but_never_overrules_a_slot_check(home):
+    rule_only = Engine(home, scorer=NeverEntails(), support=None)
+    rescued = Engine(home, scorer=NeverEntails(), support=always_supported())
+    paraphrase = "Late payments bear interest at 1.5% a month."
+    assert rule_only.verify(paraphrase, corpus="sample").sentences[0].verdict == Label.UNSUPPORTED
+    v = rescued.verify(paraphrase, corpus="sample").sentences[0]
+    assert v.verdict == Label.SUPPORTED, v.reason
+    assert "in other words" in v.reason and "1.5% per month" in v.citations[0].quote
+
+    # a wrong number: the slot check's veto stands whatever the learned decision would say
+    wrong = rescued.verify("Late payments bear interest at 2.5% per month.", corpus="sample").sentences[0]
+    assert wrong.verdict == Label.CONTRADICTED, wrong.reason
+
+
+def test_second_opinion_needs_every_number_of_the_claim_matched(home):
+    rescued = Engine(home, scorer=NeverEntails(), support=always_supported())
+    # "12 months" appears nowhere: no number check matches it, so no rescue
+    v = rescued.verify(
+        "Late payments bear interest at 1.5% per month for up to 12 months.", corpus="sample"
+    ).sentences[0]
+    assert v.verdict != Label.SUPPORTED, v.reason
+
+
+def test_shipped_decision_model_loads():
+    model = load_support_model()
+    assert model is not None and 0.0 < model.threshold < 1.0 and model.version
+    assert len(model.weights) == len(FEATURES)

@@ -1,0 +1,235 @@
+"""Train the learned second opinion (pipeline/decision.py) on labelled answer sentences.
+
+It sees only the facts the hand-set rule leaves unsupported without a slot-check veto: the rule's
+own supported verdicts and vetoes stand, and this model decides which of the rest are faithful
+paraphrases. Training sentences, never the dev answers:
+  * bench/data/train_answers.jsonl: answers over drug labels and CUAD contracts (dev format) that
+    the team wrote for training; documents disjoint from dev_answers_2.jsonl;
+  * ExpertQA's "train" part (bench/common.py: questions not in the held-out third), contexts mode.
+A logistic regression over standardised features; the threshold is set on out-of-fold predictions
+of the answer sentences for the precision of rescued facts (--target-precision).
+
+Usage:
+  .venv/bin/python scripts/train_decision.py [--answers FILE] [--expertqa] [--expertqa-weight 0.5]
+      [--target-precision 0.85] [--out pipeline/models/decision/decision.json] [--home runs/decision/home]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pickle
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+from bench_accuracy import dev_settings, gold_offsets  # noqa: E402
+from common import expertqa_claims, log  # noqa: E402
+
+from pipeline.decision import FEATURES, MODEL_PATH, SupportModel, fact_features, may_rescue  # noqa: E402
+from pipeline.verify import Engine, second_opinion_applies  # noqa: E402
+
+
+def assessed(engines: dict, rows: list[dict], cache: Path) -> list:
+    """Each answer's Assessment, cached by the answers' and the judge's identity (features change
+    more often than evidence and scores do)."""
+    engine = next(iter(engines.values()))
+    key = hashlib.sha256((json.dumps(rows, sort_keys=True) + engine.scorer.name).encode()).hexdigest()
+    if cache.exists():
+        stored = pickle.loads(cache.read_bytes())
+        if stored["key"] == key:
+            return stored["assessments"]
+    out = [
+        engines[r["corpus"]].assess(
+            r["answer"], corpus=r["corpus"], doc_ids=r["doc_ids"], question=r["question"]
+        )
+        for r in rows
+    ]
+    cache.write_bytes(pickle.dumps({"key": key, "assessments": out}))
+    return out
+
+
+def answer_rows(assessments: list, rows: list[dict]) -> list[dict]:
+    """One row per fact the second opinion would see, labelled by the gold sentence it lies in."""
+    out = []
+    for r, a in zip(rows, assessments, strict=True):
+        spans = gold_offsets(r)
+        for claim, facts in zip(a.claims, a.facts, strict=True):
+            overlap = [
+                (min(e, claim.end) - max(s, claim.start), sent)
+                for (s, e), sent in zip(spans, r["sentences"], strict=True)
+            ]
+            width, sent = max(overlap, key=lambda o: o[0])
+            if width <= 0 or sent["label"] == "not_a_claim":
+                continue
+            for fact in facts:
+                if second_opinion_applies(fact, a.thresholds) and may_rescue(x := fact_features(fact)):
+                    out.append(
+                        {
+                            "source": "answers",
+                            "group": r["id"],
+                            "text": fact.text,
+                            "gold": sent["label"],
+                            "y": int(sent["label"] == "supported"),
+                            "x": x,
+                        }
+                    )
+    return out
+
+
+def expertqa_rows(engine: Engine) -> list[dict]:
+    out = []
+    for c in expertqa_claims("train"):
+        a = engine.assess(c["claim"], contexts=c["evidence"])
+        for facts in a.facts:
+            for fact in facts:
+                if second_opinion_applies(fact, a.thresholds) and may_rescue(x := fact_features(fact)):
+                    out.append(
+                        {
+                            "source": "expertqa",
+                            "group": c["question"],
+                            "text": fact.text,
+                            "gold": c["label"],
+                            "y": int(c["label"] == "supported"),
+                            "x": x,
+                        }
+                    )
+    return out
+
+
+def matrix(rows: list[dict]) -> np.ndarray:
+    return np.array([[r["x"][k] for k in FEATURES] for r in rows], dtype=np.float64)
+
+
+def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    lr = LogisticRegression(C=c, max_iter=2000)
+    lr.fit((x - mean) / scale, y, sample_weight=w)
+    return lr, mean, scale
+
+
+def out_of_fold(rows: list[dict], weights: np.ndarray, c: float, folds: int = 5) -> np.ndarray:
+    """p(supported) of every row from a model that never saw its group (answer or question)."""
+    x, y = matrix(rows), np.array([r["y"] for r in rows])
+    groups = sorted({r["group"] for r in rows})
+    fold_of = {g: int(hashlib.sha1(g.encode()).hexdigest(), 16) % folds for g in groups}
+    p = np.zeros(len(rows))
+    for k in range(folds):
+        test = np.array([fold_of[r["group"]] == k for r in rows])
+        lr, mean, scale = fit(x[~test], y[~test], weights[~test], c)
+        p[test] = lr.predict_proba((x[test] - mean) / scale)[:, 1]
+    return p
+
+
+def tradeoff(p: np.ndarray, y: np.ndarray, gold: list[str]) -> list[dict]:
+    rows = []
+    for t in np.arange(0.30, 0.96, 0.05):
+        chosen = p >= t
+        n = int(chosen.sum())
+        rows.append(
+            {
+                "threshold": round(float(t), 2),
+                "rescued": n,
+                "true_rescued": int((chosen & (y == 1)).sum()),
+                "errors_rescued": int((chosen & (y == 0)).sum()),
+                "contradicted_rescued": int(
+                    sum(1 for i in np.flatnonzero(chosen) if gold[i] == "contradicted")
+                ),
+                "precision": float((chosen & (y == 1)).sum() / n) if n else 1.0,
+                "recall_of_true": float((chosen & (y == 1)).sum() / max(1, (y == 1).sum())),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--answers", default=str(ROOT / "bench/data/train_answers.jsonl"))
+    ap.add_argument("--expertqa", action="store_true", help="also train on ExpertQA's train part")
+    ap.add_argument("--expertqa-weight", type=float, default=0.5)
+    ap.add_argument("--c", type=float, default=0.5, help="inverse L2 strength of the regression")
+    ap.add_argument("--target-precision", type=float, default=0.85)
+    ap.add_argument("--home", default=str(ROOT / "runs/decision/home"))
+    ap.add_argument("--out", default=str(MODEL_PATH))
+    ap.add_argument("--features-out", default=str(ROOT / "runs/decision/features.jsonl"))
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    answers = [json.loads(line) for line in open(args.answers, encoding="utf-8") if line.strip()]
+    need: dict[str, set[str]] = defaultdict(set)
+    for r in answers:
+        need[r["corpus"]].update(r["doc_ids"])
+    Path(args.home).mkdir(parents=True, exist_ok=True)
+    homes = {c: dev_settings(c, ids, Path(args.home))[0] for c, ids in sorted(need.items())}
+    engines = {c: Engine(s, support=None) for c, s in homes.items()}
+    rows = answer_rows(assessed(engines, answers, Path(args.home) / "assessments.pkl"), answers)
+    log(
+        f"answers: {len(answers)} answers -> {len(rows)} facts for the second opinion ({time.perf_counter() - t0:.0f}s)"
+    )
+    if args.expertqa:
+        eqa = expertqa_rows(next(iter(engines.values())))
+        log(f"expertqa train: {len(eqa)} facts ({time.perf_counter() - t0:.0f}s)")
+        rows += eqa
+    Path(args.features_out).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.features_out, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+
+    weights = np.array([1.0 if r["source"] == "answers" else args.expertqa_weight for r in rows])
+    y = np.array([r["y"] for r in rows])
+    log("labels by source: " + str(Counter((r["source"], r["gold"]) for r in rows)))
+    p = out_of_fold(rows, weights, args.c)
+    in_domain = np.array([r["source"] == "answers" for r in rows])
+    table = tradeoff(p[in_domain], y[in_domain], [r["gold"] for r in rows if r["source"] == "answers"])
+    print("out-of-fold, answer sentences (rescued = called supported by the second opinion):")
+    print("threshold rescued true errors contradicted precision recall_of_true")
+    for t in table:
+        print(
+            f"{t['threshold']:9.2f} {t['rescued']:7d} {t['true_rescued']:4d} {t['errors_rescued']:6d} "
+            f"{t['contradicted_rescued']:12d} {t['precision']:9.3f} {t['recall_of_true']:6.3f}"
+        )
+    ok = [t for t in table if t["precision"] >= args.target_precision and t["rescued"] >= 5]
+    threshold = min(ok, key=lambda t: t["threshold"])["threshold"] if ok else 0.95
+    lr, mean, scale = fit(matrix(rows), y, weights, args.c)
+    model = SupportModel(
+        tuple(float(v) for v in lr.coef_[0]),
+        float(lr.intercept_[0]),
+        tuple(float(v) for v in mean),
+        tuple(float(v) for v in scale),
+        float(threshold),
+    )
+    payload = model.to_json()
+    payload["version"] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+    payload["trained"] = {
+        "answers": Path(args.answers).name,
+        "n_answer_facts": int(in_domain.sum()),
+        "n_expertqa_facts": int((~in_domain).sum()),
+        "expertqa_weight": args.expertqa_weight,
+        "c": args.c,
+        "target_precision": args.target_precision,
+        "out_of_fold": table,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    print("weights: " + ", ".join(f"{k}={w:+.2f}" for k, w in zip(FEATURES, model.weights, strict=True)))
+    print(
+        f"threshold {threshold:.2f} -> {out} (version {payload['version']}; {time.perf_counter() - t0:.0f}s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
