@@ -2,7 +2,8 @@
 
 Usage:
   nice .venv/bin/python bench/bench_verify_speed.py [--scorer default,lexical] [--answers 60]
-      [--warmup 5] [--corpus cuad] [--home DIR] [--scoped] [--wait MINUTES] [--seed 7] [--json PATH]
+      [--warmup 5] [--corpus cuad] [--home DIR] [--scoped] [--wait MINUTES] [--seed 7]
+      [--decision default|none|none,default] [--json PATH]
 
 Each answer: 7 real sentences of one CUAD contract, taken from the index's own chunks (about a third
 of those with a number get the number perturbed), plus one not_a_claim sentence at a random position.
@@ -140,6 +141,11 @@ def main() -> None:
     ap.add_argument("--scoped", action="store_true", help="scope each answer to its source contract")
     ap.add_argument("--wait", type=float, default=0, help="minutes to wait for the index to appear")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--decision",
+        default="default",
+        help="learned second opinion: default, none, or both as none,default (measured in the same run)",
+    )
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     if args.answers < 1:
@@ -175,12 +181,16 @@ def main() -> None:
         "goal_ms": {"p50": GOAL_P50, "p95": GOAL_P95},
         "systems": {},
     }
-    for kind in [k.strip() for k in args.scorer.split(",") if k.strip()]:
+    decisions = [d.strip() for d in args.decision.split(",") if d.strip()]
+    runs = [(k.strip(), d) for k in args.scorer.split(",") if k.strip() for d in decisions]
+    for kind, decision in runs:
         t = time.perf_counter()
         scorer = make_scorer(kind)
         load_s = time.perf_counter() - t
-        engine = Engine(settings, scorer=scorer, embedder=embedder)
-        sysname = system_name(kind, scorer)
+        engine = Engine(
+            settings, scorer=scorer, embedder=embedder, support=None if decision == "none" else "default"
+        )
+        sysname = system_name(kind, scorer) + ("+rule-only" if decision == "none" else "")
         per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
         wall, verdicts, n_sent, errors = [], Counter(), [], 0
         for i, a in enumerate(answers):
