@@ -1,8 +1,9 @@
 """Accuracy of the verification engine end to end (split -> retrieve -> check -> score -> verdict).
 
 Usage:
-  nice .venv/bin/python bench/bench_accuracy.py [--sets contractnli,healthver,dev] [--limit N]
+  nice .venv/bin/python bench/bench_accuracy.py [--sets contractnli,healthver,dev,expertqa] [--limit N]
       [--scorer default,lexical] [--home DIR] [--seed 13] [--no-baseline] [--no-ablation] [--json PATH]
+      [--dev-file bench/data/dev_answers_2.jsonl] [--decision default|none|PATH]
 
 Sets (systems: veracity-lexical = LexicalScorer, veracity-model = load_default_scorer(),
 embedding-baseline = Guardrails provenance-style "flag when the best cosine to any chunk in
@@ -16,7 +17,11 @@ scope is below t", t chosen on the same data for the best flag-F1, i.e. optimist
   healthver    HealthVer dev (1,917 claims): claim against its evidence via contexts=[evidence].
                supported -> Supports, contradicted -> Refutes, else Neutral. --limit N takes a
                seeded random sample.
-  dev          bench/data/dev_answers.jsonl (hand-labelled answers over drug_labels and cuad):
+  expertqa     ExpertQA's held-out third (questions whose SHA-1 is 0 mod 3; never trained on): real
+               GPT-4 answer claims against the evidence their annotators judged, contexts mode.
+               Complete -> supported; Partial / Incomplete -> not (bench/common.py expertqa_claims).
+  dev          bench/data/dev_answers.jsonl, or --dev-file (e.g. the held-out dev_answers_2.jsonl)
+               (hand-labelled answers over drug_labels and cuad):
                sentence alignment by character offsets; flag P/R/F1, 3-way macro-F1 (gold
                not_a_claim excluded; predicted not_a_claim/unchecked -> unsupported), not_a_claim
                accuracy, confusion, per-error-type detection; ablation: scoped (doc_ids) vs.
@@ -105,6 +110,18 @@ def latency(ms: list[float]) -> dict:
     }
 
 
+def run_summary(raw: Counter, errors: int, ms: list[float], scorer, items: list[dict]) -> dict:
+    """What every set records per system beside its metrics."""
+    return {
+        "raw_verdicts": dict(raw),
+        "not_a_claim": raw.get("not_a_claim", 0),
+        "errors": errors,
+        "latency": latency(ms),
+        "scorer": scorer.name,
+        "items": items,
+    }
+
+
 def short(text: str, n: int = 160) -> str:
     text = re.sub(r"\s+", " ", text or "").strip()
     return text if len(text) <= n else text[: n - 1] + "…"
@@ -131,6 +148,21 @@ def max_cos(index, vecs: np.ndarray, doc_ids: list[str] | None) -> np.ndarray:
     for i in range(0, len(mat), 20000):
         best = np.maximum(best, (mat[i : i + 20000] @ vecs.T).max(axis=0))
     return best
+
+
+def sampled(rows: list, args) -> tuple[list, dict]:
+    """A seeded --limit sample of a contexts set (in file order) and the set's header."""
+    total = len(rows)
+    if args.limit and args.limit < total:
+        keep = set(random.Random(args.seed).sample(range(total), args.limit))
+        rows = [r for i, r in enumerate(rows) if i in keep]
+    return rows, {"n_scored": len(rows), "n_total": total, "sampled": len(rows) < total, "seed": args.seed,
+                  "systems": {}}  # fmt: skip
+
+
+def contexts_engine(args, scorer, embedder) -> Engine:
+    """An engine for sets verified against given passages (no corpus index needed)."""
+    return Engine(Settings(home=Path(args.home)), scorer=scorer, embedder=embedder, support=args.support)
 
 
 # --- ContractNLI ---------------------------------------------------------------------------------
@@ -239,13 +271,7 @@ def bench_contractnli(args, scorers, embedder) -> dict:
         res["flag"] = flag_metrics([g != "Entailment" for g in gold], [p != "Entailment" for p in preds])
         res["evidence_recall_spans"] = span_hit / span_total if span_total else None
         res["evidence_recall_pairs"] = pair_hit / pair_total if pair_total else None
-        res["raw_verdicts"] = dict(raw)
-        res["not_a_claim"] = raw.get("not_a_claim", 0)
-        res["errors"] = errors
-        res["latency"] = latency(ms)
-        res["scorer"] = scorer.name
-        res["items"] = rows
-        out["systems"][sysname] = res
+        out["systems"][sysname] = res | run_summary(raw, errors, ms, scorer, rows)
         log(
             f"contractnli {sysname}: acc={res['accuracy']:.3f} macroF1={res['macro_f1']:.3f} "
             f"({time.perf_counter() - t0:.0f}s)"
@@ -280,26 +306,11 @@ def bench_healthver(args, scorers, embedder) -> dict:
 
     with open(HV_PATH, encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r["label"] in HV_LABELS]
-    total = len(rows)
-    if args.limit and args.limit < total:
-        keep = set(random.Random(args.seed).sample(range(total), args.limit))
-        rows = [r for i, r in enumerate(rows) if i in keep]
-    out = {
-        "n_scored": len(rows),
-        "n_total": total,
-        "sampled": len(rows) < total,
-        "seed": args.seed,
-        "systems": {},
-    }
-    log(f"healthver: scoring {len(rows)} of {total} claims")
+    rows, out = sampled(rows, args)
+    log(f"healthver: scoring {out['n_scored']} of {out['n_total']} claims")
     gold = [r["label"] for r in rows]
     for kind, scorer in scorers:
-        engine = Engine(
-            Settings(home=Path(args.home)),
-            scorer=scorer,
-            embedder=embedder,
-            support=args.support,
-        )
+        engine = contexts_engine(args, scorer, embedder)
         sysname = system_name(kind, scorer)
         preds, raw, ms, errors, items = [], Counter(), [], 0, []
         t0 = time.perf_counter()
@@ -332,13 +343,7 @@ def bench_healthver(args, scorers, embedder) -> dict:
                 log(f"healthver {sysname}: {i + 1}/{len(rows)} ({time.perf_counter() - t0:.0f}s)")
         res = classification(gold, preds, HV_LABELS)
         res["flag"] = flag_metrics([g != "Supports" for g in gold], [p != "Supports" for p in preds])
-        res["raw_verdicts"] = dict(raw)
-        res["not_a_claim"] = raw.get("not_a_claim", 0)
-        res["errors"] = errors
-        res["latency"] = latency(ms)
-        res["scorer"] = scorer.name
-        res["items"] = items
-        out["systems"][sysname] = res
+        out["systems"][sysname] = res | run_summary(raw, errors, ms, scorer, items)
         log(
             f"healthver {sysname}: acc={res['accuracy']:.3f} macroF1={res['macro_f1']:.3f} "
             f"({time.perf_counter() - t0:.0f}s)"
@@ -374,26 +379,11 @@ def bench_healthver(args, scorers, embedder) -> dict:
 
 def bench_expertqa(args, scorers, embedder) -> dict:
     """ExpertQA held-out claims (never trained on) against the evidence their annotators judged."""
-    rows = expertqa_claims("heldout")
-    total = len(rows)
-    if args.limit and args.limit < total:
-        rows = random.Random(args.seed).sample(rows, args.limit)
-    out = {
-        "n_scored": len(rows),
-        "n_total": total,
-        "sampled": len(rows) < total,
-        "seed": args.seed,
-        "systems": {},
-    }
-    log(f"expertqa: scoring {len(rows)} of {total} held-out claims")
+    rows, out = sampled(expertqa_claims("heldout"), args)
+    log(f"expertqa: scoring {out['n_scored']} of {out['n_total']} held-out claims")
     gold = [r["label"] for r in rows]
     for kind, scorer in scorers:
-        engine = Engine(
-            Settings(home=Path(args.home)),
-            scorer=scorer,
-            embedder=embedder,
-            support=args.support,
-        )
+        engine = contexts_engine(args, scorer, embedder)
         sysname = system_name(kind, scorer)
         preds, raw, ms, errors, items = [], Counter(), [], 0, []
         t0 = time.perf_counter()
@@ -416,12 +406,7 @@ def bench_expertqa(args, scorers, embedder) -> dict:
             [g != "supported" for g in gold],
             [it["verdict"] in ("contradicted", "unsupported") for it in items],
         )
-        res["raw_verdicts"] = dict(raw)
-        res["errors"] = errors
-        res["latency"] = latency(ms)
-        res["scorer"] = scorer.name
-        res["items"] = items
-        out["systems"][sysname] = res
+        out["systems"][sysname] = res | run_summary(raw, errors, ms, scorer, items)
         log(
             f"expertqa {sysname}: flag P={res['flag']['p']:.3f} R={res['flag']['r']:.3f} "
             f"F1={res['flag']['f1']:.3f} ({time.perf_counter() - t0:.0f}s)"

@@ -7,9 +7,12 @@ the model learns that different wording alone is not a contradiction. Premises a
 hash into train and held-out; the train part is repeated --repeat times among --replay pairs drawn
 from the round-3 mix (scripts/verifier_data.py --mix round3) so the model keeps what it knew.
 
-Usage:
+Round 7 (trained, not shipped: MODEL_CARD.md of the verifier says why):
   .venv/bin/python scripts/verifier_data.py --mix round3 --seed 20 --split-seed 13 --out runs/verifier7/data
   .venv/bin/python scripts/judge_mix.py --replay-from runs/verifier7/data/train.jsonl --out runs/verifier7
+  .venv/bin/python scripts/train_verifier.py unpack --dest runs/round5
+  .venv/bin/python scripts/train_verifier.py --data runs/verifier7/mix.jsonl --out runs/verifier7 \
+      --init-from runs/round5 --freeze-word-embeddings --seed 21 --lr 3e-5 --warmup 0.05 --time-budget-min 22
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=Path, nargs="*", default=PAIRS)
     ap.add_argument("--replay-from", type=Path, required=True)
-    ap.add_argument("--replay", type=int, default=12000)
+    ap.add_argument("--replay", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--out", type=Path, default=ROOT / "runs/verifier7")

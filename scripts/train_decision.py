@@ -72,38 +72,34 @@ def answer_rows(assessments: list, rows: list[dict]) -> list[dict]:
             width, sent = max(overlap, key=lambda o: o[0])
             if width <= 0 or sent["label"] == "not_a_claim":
                 continue
-            for fact in facts:
-                if second_opinion_applies(fact, a.thresholds) and may_rescue(x := fact_features(fact)):
-                    out.append(
-                        {
-                            "source": "answers",
-                            "group": r["id"],
-                            "text": fact.text,
-                            "gold": sent["label"],
-                            "y": int(sent["label"] == "supported"),
-                            "x": x,
-                        }
-                    )
+            out += [
+                row for f in facts if (row := fact_row(f, a.thresholds, "answers", r["id"], sent["label"]))
+            ]
     return out
+
+
+def fact_row(fact, th, source: str, group: str, gold: str) -> dict | None:
+    """A training row for a fact the second opinion would see, else None."""
+    if not second_opinion_applies(fact, th) or not may_rescue(x := fact_features(fact)):
+        return None
+    return {
+        "source": source,
+        "group": group,
+        "text": fact.text,
+        "gold": gold,
+        "y": int(gold == "supported"),
+        "x": x,
+    }
 
 
 def expertqa_rows(engine: Engine) -> list[dict]:
     out = []
     for c in expertqa_claims("train"):
         a = engine.assess(c["claim"], contexts=c["evidence"])
-        for facts in a.facts:
-            for fact in facts:
-                if second_opinion_applies(fact, a.thresholds) and may_rescue(x := fact_features(fact)):
-                    out.append(
-                        {
-                            "source": "expertqa",
-                            "group": c["question"],
-                            "text": fact.text,
-                            "gold": c["label"],
-                            "y": int(c["label"] == "supported"),
-                            "x": x,
-                        }
-                    )
+        facts = [f for fs in a.facts for f in fs]
+        out += [
+            row for f in facts if (row := fact_row(f, a.thresholds, "expertqa", c["question"], c["label"]))
+        ]
     return out
 
 
