@@ -11,9 +11,9 @@ vs flagged, or contradicted vs not). Causes, tried in this order:
   not retrieved         the gold evidence is in none of the retrieved chunks
   cut by the window     it is in a retrieved chunk but in none of the evidence windows
   needs two passages    it is spread over two windows and none holds most of it
-  slot check            a slot check failed on the gold window of a supported sentence (false
-                        alarm) or the gold error is a slot kind (number, unit, negation, modality,
-                        party, population) and no check fired (miss)
+  slot-check false alarm  a slot check failed on the gold window of a supported sentence
+  slot-check miss       the gold error is a slot kind (number, unit, negation, modality, party,
+                        population) and no check fired on the gold window
   threshold             the judge's score on the gold window is within 0.15 of the threshold that
                         would have made it right
   model wrong           the right evidence was in a window and the judge still got it wrong
@@ -47,7 +47,8 @@ CAUSES = (
     "not retrieved",
     "cut by the window",
     "needs two passages",
-    "slot check",
+    "slot-check false alarm",
+    "slot-check miss",
     "threshold",
     "model wrong",
     "no gold evidence",
@@ -94,9 +95,9 @@ def cause_of(gold: str, error: str, facts, results, th, locate) -> str:
         wi = max(fact.scores, key=lambda i: fact.scores[i].entail, default=0)
     checks = fact.checks[wi] if wi < len(fact.checks) else []
     if gold == "supported" and any(not c.ok for c in checks):
-        return "slot check"
+        return "slot-check false alarm"
     if gold == "contradicted" and error in SLOT_ERRORS and all(c.ok for c in checks):
-        return "slot check"
+        return "slot-check miss"
     s = fact.scores.get(wi)
     if s is not None:
         if gold == "supported" and th.entail - 0.15 <= s.entail < th.entail:

@@ -86,10 +86,13 @@ def _cover(claim: frozenset[str], window: frozenset[str]) -> float:
 
 
 def may_rescue(features: dict[str, float]) -> bool:
-    """A claim with numbers is rescued only from a window where a number check matched every one of
-    them: a paraphrase keeps its numbers, and most wrong numbers the slot checks leave silent (the
-    evidence number sits in another clause) would pass a weaker test."""
-    return not features["has_quantity"] or bool(features["numbers_all_matched"])
+    """A paraphrase keeps its numbers: a claim with quantities is rescued only from a window where a
+    number check matched every one of them (most wrong numbers the slot checks leave silent sit in
+    another clause of the evidence), and any other figure of the claim ("six [8] months", "the 30st
+    day") must appear in the evidence as written."""
+    if features["has_quantity"]:
+        return bool(features["numbers_all_matched"])
+    return features["numbers_covered"] == 1.0
 
 
 def fact_features(fact: Fact) -> dict[str, float]:

@@ -20,7 +20,8 @@ def test_content_stems_drop_function_words_and_keep_numbers():
 
 
 def test_a_claim_with_numbers_is_rescued_only_when_every_number_matched():
-    base = dict.fromkeys(FEATURES, 0.0)
+    base = dict.fromkeys(FEATURES, 0.0) | {"numbers_covered": 1.0}
     assert may_rescue(base)  # no numbers: the learned decision may speak
+    assert not may_rescue(base | {"numbers_covered": 0.5})  # a figure no check parsed, not in the evidence
     assert not may_rescue(base | {"has_quantity": 1.0, "number_matched": 1.0})
     assert may_rescue(base | {"has_quantity": 1.0, "number_matched": 1.0, "numbers_all_matched": 1.0})
