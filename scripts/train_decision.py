@@ -151,6 +151,13 @@ def tradeoff(p: np.ndarray, y: np.ndarray, gold: list[str]) -> list[dict]:
     return rows
 
 
+def choose_threshold(table: list[dict], target_precision: float, min_rescued: int = 5) -> float:
+    """The lowest threshold whose rescued facts (at least `min_rescued`) reach the target precision;
+    the strictest one tried when none does, so a weak model rescues next to nothing."""
+    ok = [t for t in table if t["precision"] >= target_precision and t["rescued"] >= min_rescued]
+    return min(t["threshold"] for t in ok) if ok else max(t["threshold"] for t in table)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -203,8 +210,7 @@ def main() -> None:
             f"{t['threshold']:9.2f} {t['rescued']:7d} {t['true_rescued']:4d} {t['errors_rescued']:6d} "
             f"{t['contradicted_rescued']:12d} {t['precision']:9.3f} {t['recall_of_true']:6.3f}"
         )
-    ok = [t for t in table if t["precision"] >= args.target_precision and t["rescued"] >= 5]
-    threshold = min(ok, key=lambda t: t["threshold"])["threshold"] if ok else 0.95
+    threshold = choose_threshold(table, args.target_precision)
     lr, mean, scale = fit(matrix(rows), y, weights, args.c)
     model = SupportModel(
         tuple(float(v) for v in lr.coef_[0]),
