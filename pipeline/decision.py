@@ -95,17 +95,33 @@ def may_rescue(features: dict[str, float]) -> bool:
     return features["numbers_covered"] == 1.0
 
 
+def eligible_windows(fact: Fact) -> list[int]:
+    """The scored windows of a fact that no slot check failed on."""
+    return [wi for wi in fact.scores if all(c.ok for c in fact.checks[wi])]
+
+
+def closest_window(fact: Fact) -> int:
+    """The eligible window sharing most content words with the claim (the earlier one on a tie); the
+    first window when none is eligible. What a rescued fact cites."""
+    claim = content_stems(fact.text)
+    return max(
+        eligible_windows(fact),
+        key=lambda wi: len(claim & content_stems(fact.windows[wi].citation.quote)),
+        default=0,
+    )
+
+
 def fact_features(fact: Fact) -> dict[str, float]:
     """Features of one fact whose windows were all scored (none supported it under the rule)."""
     claim = content_stems(fact.text)
     numbers = {w for w in claim if _NUMBER.match(w)}
-    eligible = [wi for wi in fact.scores if not any(not c.ok for c in fact.checks[wi])]
-    window_words = {wi: content_stems(fact.windows[wi].citation.quote) for wi in range(len(fact.windows))}
+    eligible = eligible_windows(fact)
+    window_words = {wi: content_stems(fact.windows[wi].citation.quote) for wi in eligible}
     best = max(eligible, key=lambda wi: fact.scores[wi].entail, default=None)
-    union = frozenset().union(*(window_words[wi] for wi in eligible)) if eligible else frozenset()
+    union = frozenset().union(*window_words.values())
     first = fact.scores.get(0)
     n_quantities = len({(q.kind, q.unit, round(q.value, 6), q.bound) for q in extract_quantities(fact.text)})
-    closest = max(eligible, key=lambda wi: len(claim & window_words[wi]), default=0)
+    closest = closest_window(fact)
     union_text = " ".join(fact.windows[wi].citation.quote.lower() for wi in eligible)
     names = {m.group(0).lower() for m in _NAME.finditer(fact.text)}
     return {

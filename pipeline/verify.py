@@ -15,7 +15,7 @@ from pipeline.contexts import ContextIndex
 from pipeline.corpus import Thresholds
 from pipeline.decision import (
     SupportModel,
-    content_stems,
+    closest_window,
     fact_features,
     load_support_model,
     may_rescue,
@@ -331,7 +331,7 @@ def decide(fact: Fact, th: Thresholds, support: SupportModel | None = None) -> F
         features = fact_features(fact)
         p = support.p_supported(features) if may_rescue(features) else 0.0
         if p >= support.threshold:
-            w = _closest_eligible(fact)
+            w = fact.windows[closest_window(fact)]
             return FactResult(
                 fact.text,
                 Label.SUPPORTED,
@@ -340,7 +340,7 @@ def decide(fact: Fact, th: Thresholds, support: SupportModel | None = None) -> F
                 [w.citation],
             )
         if best_contra is None and p >= support.threshold - th.review_band:
-            w = _closest_eligible(fact)
+            w = fact.windows[closest_window(fact)]
             return FactResult(
                 fact.text,
                 Label.UNCHECKED,
@@ -409,17 +409,6 @@ def second_opinion_applies(fact: Fact, th: Thresholds) -> bool:
         return False
     best_support, _, vetoed = _rule(fact, th)
     return best_support is None and not vetoed
-
-
-def _closest_eligible(fact: Fact) -> Window:
-    """The window that covers most of the claim among those no slot check failed on."""
-    claim = content_stems(fact.text)
-    eligible = [wi for wi in fact.scores if all(c.ok for c in fact.checks[wi])] or [0]
-    best = max(
-        eligible,
-        key=lambda wi: (len(claim & content_stems(fact.windows[wi].citation.quote)), fact.scores[wi].entail),
-    )
-    return fact.windows[best]
 
 
 def _supports(fact: Fact, window_checks: list[SlotCheck], s: EntailmentScores, th: Thresholds) -> bool:

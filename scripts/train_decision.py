@@ -41,10 +41,14 @@ from pipeline.verify import Engine, second_opinion_applies  # noqa: E402
 
 
 def assessed(engines: dict, rows: list[dict], cache: Path) -> list:
-    """Each answer's Assessment, cached by the answers' and the judge's identity (features change
-    more often than evidence and scores do)."""
+    """Each answer's Assessment, cached by the answers, the judge and the engine's code (features
+    change more often than evidence and scores do, and are computed afresh from the cache)."""
     engine = next(iter(engines.values()))
-    key = hashlib.sha256((json.dumps(rows, sort_keys=True) + engine.scorer.name).encode()).hexdigest()
+    key = hashlib.sha256((json.dumps(rows, sort_keys=True) + engine.scorer.name).encode())
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        if path.name != "decision.py":
+            key.update(path.read_bytes())
+    key = key.hexdigest()
     if cache.exists():
         stored = pickle.loads(cache.read_bytes())
         if stored["key"] == key:
@@ -55,7 +59,9 @@ def assessed(engines: dict, rows: list[dict], cache: Path) -> list:
         )
         for r in rows
     ]
-    cache.write_bytes(pickle.dumps({"key": key, "assessments": out}))
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps({"key": key, "assessments": out}))
+    tmp.replace(cache)
     return out
 
 
@@ -212,13 +218,13 @@ def main() -> None:
         )
     threshold = choose_threshold(table, args.target_precision)
     lr, mean, scale = fit(matrix(rows), y, weights, args.c)
-    model = SupportModel(
-        tuple(float(v) for v in lr.coef_[0]),
-        float(lr.intercept_[0]),
-        tuple(float(v) for v in mean),
-        tuple(float(v) for v in scale),
-        float(threshold),
-    )
+
+    # Six decimals: the engine's scores differ between runs in the last bits of a float (threads in
+    # ONNX Runtime and FAISS), and a retrain should give the same file and version, not a new one.
+    def r6(values) -> tuple[float, ...]:
+        return tuple(round(float(v), 6) for v in values)
+
+    model = SupportModel(r6(lr.coef_[0]), r6(lr.intercept_)[0], r6(mean), r6(scale), float(threshold))
     payload = model.to_json()
     payload["version"] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
     payload["trained"] = {
