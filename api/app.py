@@ -43,10 +43,9 @@ from api.models import (
     error_example,
 )
 from api.uploads import receive_upload
-from pipeline import documents as docs
-from pipeline.catalog import list_corpora
-from pipeline.corpus import CorpusError
 from pipeline.schema import VeracityError
+from pipeline.store import uploads as docs
+from pipeline.store.corpora import CorpusError, list_corpora
 
 log = logging.getLogger("veracity.api")
 
@@ -54,7 +53,7 @@ EngineFactory = Callable[[ApiSettings], Any]
 
 
 def _default_engine(settings: ApiSettings):
-    from pipeline.verify import Engine
+    from pipeline.verification.engine import Engine
 
     return Engine(settings)
 

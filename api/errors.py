@@ -10,17 +10,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.config import ConfigError
-from pipeline.corpus import CorpusError
-from pipeline.documents import (
+from pipeline.ingest import IngestError
+from pipeline.schema import VeracityError
+from pipeline.store.corpora import CorpusError
+from pipeline.store.index_files import IndexUnavailable
+from pipeline.store.uploads import (
     DocumentConflict,
     DocumentError,
     DocumentNotFound,
     UnsupportedFileType,
     UploadTooLarge,
 )
-from pipeline.index import IndexUnavailable
-from pipeline.ingest import IngestError
-from pipeline.schema import VeracityError
 
 log = logging.getLogger("veracity.api")
 

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import documents as docs
 from pipeline.settings import Settings
+from pipeline.store import uploads as docs
 
 log = logging.getLogger("veracity.api")
 JOB_ID_CHARS = frozenset("0123456789abcdef")

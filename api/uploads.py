@@ -14,8 +14,8 @@ from python_multipart.multipart import MultipartParseError, MultipartParser, par
 from starlette.requests import Request
 
 from api.errors import ApiError
-from pipeline import documents as docs
 from pipeline.settings import Settings
+from pipeline.store import uploads as docs
 
 MAX_FIELD_BYTES = 1024
 TEXT_FIELDS = ("domain",)

@@ -5,7 +5,7 @@ Usage:
       [--scorer default,lexical] [--home DIR] [--seed 13] [--no-baseline] [--no-ablation] [--json PATH]
       [--dev-file bench/data/dev_answers_2.jsonl] [--decision default|none|PATH]
 
-Sets (systems: veracity-lexical = LexicalScorer, veracity-model = load_default_scorer(),
+Sets (systems: veracity-lexical = LexicalJudge, veracity-model = make_judge(),
 embedding-baseline = Guardrails provenance-style "flag when the best cosine to any chunk in
 scope is below t", t chosen on the same data for the best flag-F1, i.e. optimistic for it):
 
@@ -69,9 +69,9 @@ from common import (  # noqa: E402
     table,
 )
 
-from pipeline.decision import load_support_model  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
-from pipeline.verify import SEVERITY, Engine  # noqa: E402
+from pipeline.verification.decision import load_support_model  # noqa: E402
+from pipeline.verification.engine import SEVERITY, Engine  # noqa: E402
 
 CNLI_LABELS = ["Entailment", "Contradiction", "NotMentioned"]
 HV_LABELS = ["Supports", "Refutes", "Neutral"]
@@ -128,7 +128,7 @@ def short(text: str, n: int = 160) -> str:
 
 
 def has_index(settings: Settings, corpus: str, doc_ids: set[str] | None = None) -> bool:
-    from pipeline.index import corpus_dir, current_version, read_manifest
+    from pipeline.store.index_files import corpus_dir, current_version, read_manifest
 
     vdir = current_version(corpus_dir(settings.indexes_dir, corpus))
     if vdir is None:
@@ -169,8 +169,8 @@ def contexts_engine(args, scorer, embedder) -> Engine:
 
 
 def build_contractnli(home: Path, data: dict) -> tuple[Settings, str]:
-    from pipeline.corpus import CorpusConfig, Source
-    from pipeline.indexer import index_corpus
+    from pipeline.store.builder import index_corpus
+    from pipeline.store.corpora import CorpusConfig, Source
 
     name = "bench_contractnli_dev"
     src = home / "contractnli_dev_txt"
@@ -193,7 +193,7 @@ def build_contractnli(home: Path, data: dict) -> tuple[Settings, str]:
 
 
 def bench_contractnli(args, scorers, embedder) -> dict:
-    from pipeline.index import CorpusIndex
+    from pipeline.store.index_files import CorpusIndex
 
     data = json.loads(CNLI_PATH.read_text(encoding="utf-8"))
     settings, name = build_contractnli(Path(args.home), data)
@@ -301,7 +301,7 @@ def bench_contractnli(args, scorers, embedder) -> dict:
 
 
 def bench_healthver(args, scorers, embedder) -> dict:
-    from pipeline.chunk import ChunkSettings, chunk_document
+    from pipeline.ingest.chunk import ChunkSettings, chunk_document
     from pipeline.schema import Document
 
     with open(HV_PATH, encoding="utf-8") as f:
@@ -419,9 +419,8 @@ def bench_expertqa(args, scorers, embedder) -> dict:
 
 def dev_settings(corpus: str, doc_ids: set[str], home: Path) -> tuple[Settings, str]:
     """The default home when it holds the corpus with every cited document, else an index under --home."""
-    from pipeline.catalog import corpus_config
-    from pipeline.corpus import Source
-    from pipeline.indexer import index_corpus
+    from pipeline.store.builder import index_corpus
+    from pipeline.store.corpora import Source, corpus_config
 
     default = Settings()
     if has_index(default, corpus, doc_ids):
@@ -520,7 +519,7 @@ def dev_metrics(golds: list[dict], preds: list[str]) -> dict:
 
 
 def bench_dev(args, scorers, embedder) -> dict:
-    from pipeline.index import CorpusIndex
+    from pipeline.store.index_files import CorpusIndex
 
     rows = [json.loads(line) for line in open(args.dev_file, encoding="utf-8") if line.strip()]
     if args.limit and args.limit < len(rows):
@@ -832,7 +831,7 @@ def main() -> None:
         raise SystemExit(f"unknown set(s) {sorted(bad)}")
     Path(args.home).mkdir(parents=True, exist_ok=True)
 
-    from pipeline.embed import get_embedder
+    from pipeline.models.embedders import get_embedder
 
     embedder = get_embedder()
     scorers = [(k.strip(), make_scorer(k.strip())) for k in args.scorer.split(",") if k.strip()]

@@ -60,8 +60,8 @@ _MODAL = re.compile(r"\b(shall|may|will|must|is|are)\b(?! not)")
 
 def load_sentences(home: Path, corpus: str, max_docs: int = 600) -> list[tuple[str, str, list[str]]]:
     """(doc_id, title, checkable sentences) per document, read from the live index's chunks."""
-    from pipeline.claims import extract_claims
-    from pipeline.index import corpus_dir, current_version
+    from pipeline.store.index_files import corpus_dir, current_version
+    from pipeline.verification.claims import extract_claims
 
     vdir = current_version(corpus_dir(home / "indexes", corpus))
     if vdir is None:
@@ -258,9 +258,9 @@ class StubEngine:
     """Splits the answer like the engine and labels sentences at once, with a citation each."""
 
     def verify(self, answer, *, corpus=None, question=None, doc_ids=None, mode="annotate", **_):
-        from pipeline.claims import extract_claims
-        from pipeline.policy import render
         from pipeline.schema import Citation, Label, Verdict, VerificationResult
+        from pipeline.verification.claims import extract_claims
+        from pipeline.verification.render import render
 
         verdicts = []
         for i, c in enumerate(extract_claims(answer)):
@@ -337,7 +337,7 @@ def main() -> int:
     ap.add_argument("--json", help="write the results here (default: bench/out/audit-STAMP.json)")
     args = ap.parse_args()
     home = Path(args.home)
-    from pipeline.index import corpus_dir, current_version
+    from pipeline.store.index_files import corpus_dir, current_version
 
     deadline = time.time() + 60 * args.wait
     while current_version(corpus_dir(home / "indexes", args.corpus)) is None and time.time() < deadline:

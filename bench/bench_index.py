@@ -69,8 +69,7 @@ def recall_at(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
 
 
 def cuad_config(settings, limit: int | None):
-    from pipeline.catalog import corpus_config
-    from pipeline.corpus import CorpusConfig, Source
+    from pipeline.store.corpora import CorpusConfig, Source, corpus_config
 
     config = corpus_config("cuad", settings)  # corpora/cuad.toml, as `veracity index cuad` reads it
     if not limit:
@@ -120,11 +119,11 @@ def _key(name: str) -> str:
 
 
 def bench_cuad(args) -> dict:
-    from pipeline.embed import get_embedder
-    from pipeline.index import CorpusIndex, build_faiss
-    from pipeline.indexer import index_corpus
-    from pipeline.retrieve import Retriever
+    from pipeline.models.embedders import get_embedder
+    from pipeline.retrieval.hybrid import Retriever
     from pipeline.settings import Settings
+    from pipeline.store.builder import index_corpus
+    from pipeline.store.index_files import CorpusIndex, build_faiss
 
     settings = Settings(home=Path(args.home))
     config = cuad_config(settings, args.limit)
@@ -284,8 +283,8 @@ def clustered(
 def bench_synthetic(args) -> dict:
     import faiss
 
-    from pipeline.index import build_faiss
     from pipeline.settings import Settings
+    from pipeline.store.index_files import build_faiss
 
     settings = Settings()
     n, dim, nq = args.synthetic_n, 384, args.synthetic_queries

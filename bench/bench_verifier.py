@@ -123,11 +123,11 @@ def batch_size(scorer, size: int):
 
 
 def make_scorer(backend: str, model_dir: Path | None = None, fp32: Path = FP32):
-    from pipeline.verifier_model import TrainedVerifier
+    from pipeline.verification.judges.trained import TrainedJudge
 
     if backend == "onnx-fp32":
-        return TrainedVerifier(backend="onnx", model_dir=model_dir, onnx_path=fp32)
-    return TrainedVerifier(backend=backend, model_dir=model_dir)
+        return TrainedJudge(backend="onnx", model_dir=model_dir, onnx_path=fp32)
+    return TrainedJudge(backend=backend, model_dir=model_dir)
 
 
 def auc(pos: list[float], neg: list[float]) -> float:
@@ -242,7 +242,7 @@ def quality(scorer, limit: int, extra_domain: Path | None = None) -> dict:
 
 def speed_pairs(scorer, lo: int = 120, hi: int = 136, n: int = 256) -> list[tuple[str, str]]:
     """Real pairs whose encoding is lo-hi tokens (default ~128)."""
-    from pipeline.verifier_model import encode
+    from pipeline.models.cross_encoder import encode
 
     pool = read_jsonl(DATA / "eval_domain.jsonl") + read_jsonl(DATA / "eval_mnli.jsonl")
     pairs = [(r["premise"], r["hypothesis"]) for r in pool]
@@ -266,7 +266,7 @@ def _rate(scorer, pairs: list[tuple[str, str]], runs: int) -> list[float]:
 def speed(scorer, runs: int) -> dict:
     """pairs/s at ~128 and ~32 tokens, with the scorer's own batching (ONNX: one pair per run)
     and, for comparison, in length-bucketed batches of 32."""
-    from pipeline.verifier_model import BATCH, encode
+    from pipeline.models.cross_encoder import BATCH, encode
 
     out: dict = {}
     for tag, (lo, hi) in (("", (120, 136)), ("short_", (24, 40))):
@@ -284,7 +284,7 @@ def speed(scorer, runs: int) -> dict:
 def batch_dependence(scorer, n: int = 512) -> dict:
     """How far a pair's p(entailment) moves when it is scored in a batch of 32 with other pairs
     instead of alone (dynamic int8 quantisation shares one activation scale per batch)."""
-    from pipeline.verifier_model import BATCH
+    from pipeline.models.cross_encoder import BATCH
 
     rows = read_jsonl(DATA / "eval_domain.jsonl")[:n]
     pairs = [(r["premise"], r["hypothesis"]) for r in rows]
@@ -315,7 +315,7 @@ def linear_ceiling(tokens: int = 128, batch: int = 32, runs: int = 5) -> dict:
     from onnx import TensorProto, helper, numpy_helper
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from pipeline.verifier_model import onnx_session
+    from pipeline.models.cross_encoder import onnx_session
 
     rng = np.random.default_rng(0)
     nodes, inits, prev = [], [], "x"
@@ -355,8 +355,8 @@ def load_time(backend: str, model_dir: Path | None = None, fp32: Path = FP32, ru
     """Median seconds for a fresh process to import and load the same model make_scorer loads."""
     code = (
         "import time,sys; t=time.perf_counter(); sys.path.insert(0, {!r}); "
-        "from pipeline.verifier_model import TrainedVerifier; "
-        "TrainedVerifier(backend={!r}, model_dir={!r}{}); print(time.perf_counter()-t)"
+        "from pipeline.verification.judges.trained import TrainedJudge; "
+        "TrainedJudge(backend={!r}, model_dir={!r}{}); print(time.perf_counter()-t)"
     ).format(
         str(ROOT),
         "onnx" if backend == "onnx-fp32" else backend,
@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     ensure_data()
-    from pipeline.verifier_model import model_version
+    from pipeline.models.cross_encoder import model_version
 
     report: dict = {"model_version": model_version(args.model_dir), "backends": {}}
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import log, machine, make_scorer, percentile, save_json, system_name, table  # noqa: E402
 
 from pipeline.settings import Settings  # noqa: E402
-from pipeline.verify import Engine  # noqa: E402
+from pipeline.verification.engine import Engine  # noqa: E402
 
 STAGES = ["split", "retrieve", "check", "score", "total"]
 GOAL_P50, GOAL_P95 = 150.0, 400.0
@@ -109,7 +109,7 @@ def build_answers(index, n: int, seed: int) -> list[dict]:
 
 
 def wait_for_index(settings: Settings, corpus: str, minutes: float) -> None:
-    from pipeline.index import corpus_dir, current_version
+    from pipeline.store.index_files import corpus_dir, current_version
 
     deadline = time.time() + minutes * 60
     while current_version(corpus_dir(settings.indexes_dir, corpus)) is None:
@@ -151,8 +151,8 @@ def main() -> None:
     if args.answers < 1:
         raise SystemExit("--answers must be >= 1")
 
-    from pipeline.catalog import open_index
-    from pipeline.embed import get_embedder
+    from pipeline.models.embedders import get_embedder
+    from pipeline.store.corpora import open_index
 
     settings = Settings(home=Path(args.home)) if args.home else Settings()
     if args.wait:

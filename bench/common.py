@@ -26,16 +26,16 @@ SHARED = Path(os.environ.get("VERACITY_DATA_ROOT", ROOT.parent / "shared" / "dat
 
 
 def make_scorer(kind: str):
-    """'lexical' = the engine before the trained model; 'default' = load_default_scorer() (which
+    """'lexical' = the engine before the trained model; 'default' = make_judge() (which
     itself falls back to the lexical scorer when the model files are missing: check `.name`)."""
     if kind == "lexical":
-        from pipeline.entailment import LexicalScorer
+        from pipeline.verification.judges.lexical import LexicalJudge
 
-        return LexicalScorer()
+        return LexicalJudge()
     if kind == "default":
-        from pipeline.verifier_model import load_default_scorer
+        from pipeline.verification.judges import make_judge
 
-        return load_default_scorer()
+        return make_judge()
     raise SystemExit(f"unknown scorer {kind!r}: use default or lexical")
 
 

@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import CNLI_PATH, DEV_PATH, build_contractnli, dev_settings, gold_offsets  # noqa: E402
 from common import OUT, ROOT, expertqa_claims, log, save_json, stamp, table  # noqa: E402
 
-from pipeline.decision import load_support_model  # noqa: E402
-from pipeline.verify import SEVERITY, Engine, decide  # noqa: E402
+from pipeline.verification.decision import load_support_model  # noqa: E402
+from pipeline.verification.engine import SEVERITY, Engine, decide  # noqa: E402
 
 CAUSES = (
     "claim split wrongly",

@@ -8,9 +8,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from pipeline.corpus import CorpusError
 from pipeline.schema import VeracityError
 from pipeline.settings import Settings, get_settings
+from pipeline.store.corpora import CorpusError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
 
@@ -30,8 +30,8 @@ def _print_json(obj) -> None:
 
 @command("index")
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.catalog import corpus_config
-    from pipeline.indexer import index_corpus
+    from pipeline.store.builder import index_corpus
+    from pipeline.store.corpora import corpus_config
 
     config = corpus_config(args.name, settings, args.paths or None)
     report = index_corpus(config, settings, rebuild=args.rebuild, progress=not args.json)
@@ -55,9 +55,9 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("search")
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.catalog import open_index
-    from pipeline.embed import get_embedder
-    from pipeline.retrieve import Retriever, Scope
+    from pipeline.models.embedders import get_embedder
+    from pipeline.retrieval.hybrid import Retriever, Scope
+    from pipeline.store.corpora import open_index
 
     index = open_index(args.name, settings)
     retriever = Retriever(index, get_embedder())
@@ -93,7 +93,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("corpora")
 def cmd_corpora(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.catalog import list_corpora
+    from pipeline.store.corpora import list_corpora
 
     rows = list_corpora(settings)
     if args.json:
@@ -134,7 +134,7 @@ def _read_answer(args: argparse.Namespace) -> str:
 
 @command("verify")
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.verify import Engine
+    from pipeline.verification.engine import Engine
 
     answer = _read_answer(args)
     contexts = None

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Thresholds:
+    """Decision thresholds of the verifier, per corpus."""
+
+    entail: float = 0.5  # entailment probability needed for 'supported'
+    contradict: float = 0.6  # contradiction probability needed for 'contradicted'
+    min_retrieval: float = 0.25  # evidence whose dense similarity is below this is ignored
+    # A fact the learned decision scores within this distance below its threshold is reported
+    # `unchecked` ("needs review") rather than `unsupported`: the evidence is close to stating it.
+    review_band: float = 0.15
 
 
 class Settings(BaseSettings):

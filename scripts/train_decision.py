@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 from bench_accuracy import dev_settings, gold_offsets  # noqa: E402
 from common import expertqa_claims, log  # noqa: E402
 
-from pipeline.decision import FEATURES, MODEL_PATH, SupportModel, fact_features, may_rescue  # noqa: E402
-from pipeline.verify import Engine, second_opinion_applies  # noqa: E402
+from pipeline.verification.decision import FEATURES, MODEL_PATH, SupportModel, fact_features, may_rescue  # noqa: E402
+from pipeline.verification.engine import Engine, second_opinion_applies  # noqa: E402
 
 
 def assessed(engines: dict, rows: list[dict], cache: Path) -> list:

@@ -468,7 +468,7 @@ def unpack_main(argv: list[str] | None = None) -> int:
     import shutil
 
     sys.path.insert(0, str(ROOT))
-    from pipeline.verifier_model import load_torch_model
+    from pipeline.models.cross_encoder import load_torch_model
 
     args.dest.mkdir(parents=True, exist_ok=True)
     load_torch_model(args.src).save_pretrained(args.dest)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.chunk import ChunkSettings
-from pipeline.corpus import CorpusConfig, Source
+from pipeline.ingest.chunk import ChunkSettings
 from pipeline.settings import PROJECT_ROOT
+from pipeline.store.corpora import CorpusConfig, Source
 
 # CI clones the repository with ../shared beside it; the data is read-only.
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -78,7 +78,7 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def embedder():
     """The real all-MiniLM-L6-v2 embedder, loaded once per test session."""
-    from pipeline.embed import get_embedder
+    from pipeline.models.embedders import get_embedder
 
     return get_embedder()
 

@@ -44,7 +44,7 @@ def home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def real_engine(home):
-    from pipeline.verify import Engine
+    from pipeline.verification.engine import Engine
 
     return Engine(make_settings(home / "engine"))
 
@@ -69,7 +69,7 @@ def test_models_unavailable(home):
 
 
 def test_default_index_missing_not_ready(home, real_engine):
-    from pipeline.verify import Engine
+    from pipeline.verification.engine import Engine
 
     settings = make_settings(home / "unready", serve_corpora=["sample", "unbuilt"])
     engine = Engine(settings, scorer=real_engine.scorer, embedder=real_engine.embedder)
@@ -81,7 +81,7 @@ def test_default_index_missing_not_ready(home, real_engine):
 
 
 def test_verifier_error_is_unchecked_never_supported(home, real_engine):
-    from pipeline.verify import Engine
+    from pipeline.verification.engine import Engine
 
     settings = make_settings(home / "broken")
     engine = Engine(settings, scorer=BrokenScorer(), embedder=real_engine.embedder)
@@ -122,7 +122,7 @@ def test_engine_crash_is_503(home, real_engine):
 
 
 def test_timeout_makes_sentences_unchecked(home, real_engine):
-    from pipeline.verify import Engine
+    from pipeline.verification.engine import Engine
 
     settings = make_settings(home / "timeout", request_timeout_s=0.6)
     engine = Engine(settings, scorer=real_engine.scorer, embedder=SlowEmbedder(real_engine.embedder, 1.0))
@@ -138,7 +138,7 @@ def test_timeout_makes_sentences_unchecked(home, real_engine):
 
 def test_concurrent_requests_overlap(home, real_engine):
     """Two slow verifications run at the same time, and /healthz answers meanwhile: no global lock."""
-    from pipeline.verify import Engine
+    from pipeline.verification.engine import Engine
 
     delay = 1.5
     settings = make_settings(home / "concurrent")
@@ -167,7 +167,7 @@ def test_concurrent_requests_overlap(home, real_engine):
 
 
 def test_auth_disabled_app_and_config_errors(home, real_engine):
-    from pipeline.verify import Engine
+    from pipeline.verification.engine import Engine
 
     settings = make_settings(home / "noauth", api_keys={}, auth_disabled=True)
     engine = Engine(settings, scorer=real_engine.scorer, embedder=real_engine.embedder)

@@ -51,9 +51,9 @@ def h(key: str) -> dict[str, str]:
 @lru_cache(maxsize=1)
 def template_home() -> Path:
     """corpora/ with sample (copied from the project) and beta, both indexed; built once."""
-    from pipeline.catalog import corpus_config
-    from pipeline.indexer import index_corpus
     from pipeline.settings import Settings
+    from pipeline.store.builder import index_corpus
+    from pipeline.store.corpora import corpus_config
 
     home = Path(tempfile.mkdtemp(prefix="veracity-api-home-"))
     atexit.register(shutil.rmtree, home, True)

@@ -20,10 +20,10 @@ from pipeline.audit.cli import run_audit, run_report
 from pipeline.audit.kinds import error_kind
 from pipeline.audit.readers import Conversation, InputProblem, read_transcripts
 from pipeline.audit.store import SCHEMA_VERSION, AuditStore, AuditStoreError, store_path
-from pipeline.catalog import corpus_config
-from pipeline.indexer import index_corpus
 from pipeline.schema import Citation, Label, Verdict, VerificationResult
 from pipeline.settings import PROJECT_ROOT, Settings
+from pipeline.store.builder import index_corpus
+from pipeline.store.corpora import corpus_config
 
 # (question, correct answer, wrong answer) about the sample corpus (corpora/sample)
 FACTS = [
@@ -230,7 +230,7 @@ def engine(home):
     """One engine for the module, on one torch thread like an audit worker (restored afterwards)."""
     import torch
 
-    from pipeline.verify import Engine
+    from pipeline.verification.engine import Engine
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

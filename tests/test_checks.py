@@ -1,4 +1,4 @@
-"""Deterministic slot checks between a claim and an evidence window (pipeline.checks)."""
+"""Deterministic slot checks between a claim and an evidence window (pipeline.verification.checks)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import time
 
 import pytest
 
-from pipeline.checks import (
+from pipeline.schema import SlotCheck
+from pipeline.verification.checks import (
     check_entities,
     check_negation,
     check_numbers,
     extract_quantities,
     run_checks,
 )
-from pipeline.schema import SlotCheck
 
 
 def failures(checks: list[SlotCheck], kind: str | None = None) -> list[SlotCheck]:

@@ -1,10 +1,10 @@
-"""Sentence splitting, checkability and fact splitting of LLM answers (pipeline.claims)."""
+"""Sentence splitting, checkability and fact splitting of LLM answers (pipeline.verification.claims)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.claims import extract_claims, is_checkable, split_facts, split_sentences
+from pipeline.verification.claims import extract_claims, is_checkable, split_facts, split_sentences
 
 
 def sentences(text: str) -> list[str]:

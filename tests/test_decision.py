@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.decision import FEATURES, content_stems, may_rescue, unreadable_share
+from pipeline.verification.decision import FEATURES, content_stems, may_rescue, unreadable_share
 
 
 def test_unreadable_share_counts_scripts_the_judge_cannot_read():

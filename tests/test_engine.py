@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.catalog import corpus_config
-from pipeline.decision import FEATURES, SupportModel, load_support_model
-from pipeline.entailment import EntailmentScores, LexicalScorer
-from pipeline.indexer import index_corpus
 from pipeline.schema import Label
 from pipeline.settings import PROJECT_ROOT, Settings
-from pipeline.verify import Engine, VerificationError
+from pipeline.store.builder import index_corpus
+from pipeline.store.corpora import corpus_config
+from pipeline.verification.decision import FEATURES, SupportModel, load_support_model
+from pipeline.verification.engine import Engine, VerificationError
+from pipeline.verification.judges.base import JudgeScores
+from pipeline.verification.judges.lexical import LexicalJudge
 
 ANSWER = (
     "Here is a summary of the Northwind agreement. "
@@ -135,9 +136,9 @@ class EntailsPaymentThenCrashes:
         if len(self.batches) > 1:
             raise RuntimeError("model crashed on the second batch")
         return [
-            EntailmentScores(0.99, 0.005, 0.005)
+            JudgeScores(0.99, 0.005, 0.005)
             if "undisputed invoice" in p
-            else EntailmentScores(0.1, 0.8, 0.1)
+            else JudgeScores(0.1, 0.8, 0.1)
             for p, _ in pairs
         ]
 
@@ -158,7 +159,7 @@ class AlwaysEntails:
     name = "always-entails"
 
     def score(self, pairs):
-        return [EntailmentScores(0.99, 0.005, 0.005) for _ in pairs]
+        return [JudgeScores(0.99, 0.005, 0.005) for _ in pairs]
 
 
 def test_failed_slot_check_outweighs_entailment(home):
@@ -176,7 +177,7 @@ def test_no_evidence_is_unchecked(home):
 
 
 def test_contexts_rag_case_and_chinese(home):
-    engine = Engine(home, scorer=LexicalScorer())
+    engine = Engine(home, scorer=LexicalJudge())
     passage = "阿达木单抗的推荐剂量为每隔一周40毫克。本品不适用于儿童。"
     answer = "阿达木单抗的推荐剂量为每隔一周80毫克。希望这对您有帮助！"
     result = engine.verify(answer, contexts=[passage])
@@ -267,7 +268,7 @@ class NeverEntails:
     name = "never-entails"
 
     def score(self, pairs):
-        return [EntailmentScores(0.05, 0.9, 0.05) for _ in pairs]
+        return [JudgeScores(0.05, 0.9, 0.05) for _ in pairs]
 
 
 def always_supported() -> SupportModel:

@@ -24,17 +24,16 @@ import numpy as np
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from pipeline.catalog import corpus_config, open_index
-from pipeline.chunk import ChunkSettings, chunk_document
-from pipeline.corpus import Source, resolve_sources
-from pipeline.embed import model_id
-from pipeline.index import CURRENT, CorpusIndex, IndexMismatch, build_faiss, current_version
-from pipeline.indexer import index_corpus
 from pipeline.ingest import SourceFile, load_file
+from pipeline.ingest.chunk import ChunkSettings, chunk_document
 from pipeline.ingest.text import load_text
-from pipeline.retrieve import Retriever
+from pipeline.models.embedders import embedder_id
+from pipeline.retrieval.hybrid import Retriever
 from pipeline.schema import Document
 from pipeline.settings import Settings
+from pipeline.store.builder import index_corpus
+from pipeline.store.corpora import Source, corpus_config, open_index, resolve_sources
+from pipeline.store.index_files import CURRENT, CorpusIndex, IndexMismatch, build_faiss, current_version
 
 # a 4-page CUAD contract (numbered clauses "1. Net Investment Income Maintenance." ...)
 CUAD_SMALL = (
@@ -497,7 +496,7 @@ def test_kill_9_while_indexing_keeps_previous_index(tmp_path, shared, embedder, 
 
 SLOW_DISK = """
 import sys, time
-import pipeline.index as ix
+import pipeline.store.index_files as ix
 _fsync_tree = ix._fsync_tree
 def slow_fsync(root):
     print("writing", root, flush=True)
@@ -689,7 +688,7 @@ def test_load_refuses_other_model_or_chunking(labels, tmp_path):
         CorpusIndex.load(
             settings.indexes_dir,
             "labels",
-            expect_model=model_id(),
+            expect_model=embedder_id(),
             expect_chunking=ChunkSettings(chunk_size=500, chunk_overlap=50).to_dict(),
         )
     copy = tmp_path / "indexes"
@@ -699,7 +698,7 @@ def test_load_refuses_other_model_or_chunking(labels, tmp_path):
     raw["model"] = "some-other-model@1.0"
     manifest.write_text(json.dumps(raw))
     with pytest.raises(IndexMismatch, match="rebuild") as err:
-        CorpusIndex.load(copy, "labels", expect_model=model_id())
+        CorpusIndex.load(copy, "labels", expect_model=embedder_id())
     assert "some-other-model@1.0" in str(err.value)
     # the catalog checks the definition's chunking too
     corpora = tmp_path / "corpora"
@@ -709,7 +708,7 @@ def test_load_refuses_other_model_or_chunking(labels, tmp_path):
         open_index("labels", Settings(home=settings.home, corpora_dir=corpora))
     assert (
         CorpusIndex.load(
-            settings.indexes_dir, "labels", expect_model=model_id(), expect_chunking=ChunkSettings().to_dict()
+            settings.indexes_dir, "labels", expect_model=embedder_id(), expect_chunking=ChunkSettings().to_dict()
         ).manifest.n_documents
         == 6
     )
@@ -742,7 +741,7 @@ def test_cli_search_json_scoped_to_a_document(labels, cli):
     assert run.returncode == 0, run.stderr
     row = next(r for r in json.loads(run.stdout) if r["name"] == "labels")
     assert row["indexed"] is True and row["documents"] == 6 and row["chunks"] == report.chunks
-    assert row["model"] == model_id() and row["index_type"] == "flat" and row["domain"] == "drug_labels"
+    assert row["model"] == embedder_id() and row["index_type"] == "flat" and row["domain"] == "drug_labels"
 
 
 def test_cli_unknown_corpus_and_missing_path_fail_clearly(tmp_path, cli):

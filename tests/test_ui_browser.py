@@ -68,11 +68,11 @@ def server(tmp_path_factory):
     from api.app import create_app
     from api.config import ApiSettings
     from pipeline.audit.store import AuditStore, store_path
-    from pipeline.catalog import corpus_config
-    from pipeline.indexer import index_corpus
     from pipeline.review import ReviewStore
     from pipeline.settings import Settings
-    from pipeline.verify import Engine
+    from pipeline.store.builder import index_corpus
+    from pipeline.store.corpora import corpus_config
+    from pipeline.verification.engine import Engine
 
     home = tmp_path_factory.mktemp("ui") / "home"
     settings = Settings(home=home, corpora_dir=PROJECT / "corpora")

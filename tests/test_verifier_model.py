@@ -7,23 +7,19 @@ import os
 
 import pytest
 
-from pipeline.entailment import EntailmentScores, LexicalScorer
-from pipeline.verifier_model import (
-    MODEL_DIR,
-    TrainedVerifier,
-    encode,
-    load_default_scorer,
-    model_files_present,
-    model_version,
-)
+from pipeline.models.cross_encoder import MODEL_DIR, encode, model_files_present, model_version
+from pipeline.verification.judges import make_judge
+from pipeline.verification.judges.base import JudgeScores
+from pipeline.verification.judges.lexical import LexicalJudge
+from pipeline.verification.judges.trained import TrainedJudge
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")
-def verifier() -> TrainedVerifier:
-    return TrainedVerifier()
+def verifier() -> TrainedJudge:
+    return TrainedJudge()
 
 
 def test_shipped_files_and_size():
@@ -34,8 +30,8 @@ def test_shipped_files_and_size():
 
 
 def test_default_scorer_is_trained(verifier):
-    scorer = load_default_scorer()
-    assert not isinstance(scorer, LexicalScorer)
+    scorer = make_judge()
+    assert not isinstance(scorer, LexicalJudge)
     assert scorer.name == verifier.name
 
 
@@ -60,7 +56,7 @@ def test_scores_do_not_depend_on_the_other_pairs(verifier):
 
 def test_number_change_is_contradiction(verifier):
     (s,) = verifier.score([("The dose is 10 mg daily.", "The dose is 20 mg daily.")])
-    assert isinstance(s, EntailmentScores)
+    assert isinstance(s, JudgeScores)
     assert s.contradict > s.entail
 
 

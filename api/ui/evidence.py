@@ -2,7 +2,7 @@
 document with the citation marked.
 
 Documents come from the corpus's live index: through the API's already loaded Engine when there is
-one (no second copy in memory), else through pipeline.catalog.open_index, cached per index version.
+one (no second copy in memory), else through pipeline.store.corpora.open_index, cached per index version.
 A citation's offsets are checked against the document text; when the index was rebuilt since the
 verification and the text moved, the quote is looked up again (nearest occurrence) and the view says so.
 """
@@ -66,8 +66,8 @@ class DocumentSource:
                 return engine.retriever(corpus)[0].index
             except Exception:  # noqa: BLE001 - fall back to opening the index ourselves
                 log.debug("engine could not open corpus %s", corpus, exc_info=True)
-        from pipeline.catalog import open_index
-        from pipeline.index import corpus_dir, current_version
+        from pipeline.store.corpora import open_index
+        from pipeline.store.index_files import corpus_dir, current_version
 
         vdir = current_version(corpus_dir(self.settings.indexes_dir, corpus))
         key = vdir.name if vdir else ""

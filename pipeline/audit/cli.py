@@ -19,8 +19,8 @@ def default_out_dir(settings: Any, run_id: str) -> Path:
 
 def check_corpus(name: str, settings: Any) -> None:
     """The command's corpus must be defined and indexed (cheap: no index is loaded)."""
-    from pipeline.catalog import corpus_config
-    from pipeline.index import corpus_dir, current_version
+    from pipeline.store.corpora import corpus_config
+    from pipeline.store.index_files import corpus_dir, current_version
 
     corpus_config(name, settings)
     if current_version(corpus_dir(settings.indexes_dir, name)) is None:

@@ -5,7 +5,7 @@ party, population or product), model (the verifier model judges a contradiction)
 (unsupported: the documents do not state it), unchecked (could not be checked), other (a
 contradiction none of these explains). Supported and not_a_claim sentences have no kind (None).
 
-The slot checks (pipeline.checks) word their failures "answer says X; evidence says Y": numbers
+The slot checks (pipeline.verification.checks) word their failures "answer says X; evidence says Y": numbers
 unquoted with their units, negation/modality and subject clashes as quoted phrases, populations
 and parties unquoted. The first such pair in the reason decides the kind.
 """

@@ -109,7 +109,7 @@ def _init_worker(settings: Any, parent_pid: int, corpus: str, threads: int) -> N
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     try:
         limit_threads(threads)
-        from pipeline.verify import Engine
+        from pipeline.verification.engine import Engine
 
         engine = Engine(settings)
         try:
@@ -214,7 +214,7 @@ class AuditRunner:
 
     def _build_engine(self) -> Any:
         limit_threads(threads_per_worker())
-        from pipeline.verify import Engine
+        from pipeline.verification.engine import Engine
 
         try:
             engine = Engine(self.settings)

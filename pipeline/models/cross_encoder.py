@@ -21,15 +21,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.entailment import EntailmentScorer, EntailmentScores, LexicalScorer
+from pipeline.models import MODELS_DIR
 
-MODEL_DIR = Path(__file__).resolve().parent / "models" / "verifier"
+MODEL_DIR = MODELS_DIR / "verifier"
 ONNX_FILE = "model.int8.onnx"
 TORCH_FILE = "weights.int8.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 MAX_LEN = 256
 MIN_PREMISE_TOKENS = 32  # the hypothesis is only cut when the premise would drop below this
-BATCH = 32  # torch; the int8 ONNX graph runs one pair at a time (see TrainedVerifier)
+BATCH = 32  # torch; the int8 ONNX graph runs one pair at a time (see TrainedJudge)
 
 _CACHE: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
@@ -103,7 +103,7 @@ def load_torch_model(model_dir: Path):
     return model
 
 
-def _get(backend: str, model_dir: Path, onnx_path: Path | None = None):
+def load(backend: str, model_dir: Path, onnx_path: Path | None = None):
     key = (backend, str(onnx_path or model_dir))
     with _LOCK:
         if key not in _CACHE:
@@ -138,87 +138,13 @@ def encode(
     return out
 
 
-def _softmax(rows) -> list[list[float]]:
+def softmax(rows) -> list[list[float]]:
     import numpy as np
 
     x = np.asarray(rows, dtype=np.float64)
     x = x - x.max(axis=1, keepdims=True)
     e = np.exp(x)
     return (e / e.sum(axis=1, keepdims=True)).tolist()
-
-
-class TrainedVerifier:
-    """EntailmentScorer backed by the shipped cross-encoder; the model is loaded once per process."""
-
-    def __init__(
-        self,
-        backend: str = "onnx",
-        model_dir: str | Path | None = None,
-        batch_size: int | None = None,
-        onnx_path: str | Path | None = None,
-    ):
-        """backend "onnx" or "torch"; onnx_path overrides the shipped ONNX file (benchmarks use it
-        for the fp32 export, which is too big to ship).
-
-        ONNX runs one pair per call by default: the int8 graph quantises activations with one
-        scale over the whole input tensor, so inside a batch a pair's scores move with the other
-        pairs and their padding (bench/bench_verifier.py: p(entail) by up to 0.50, 8 of 512
-        labels change). One pair per call makes a sentence's verdict depend only on that sentence
-        and its evidence; at ~128 tokens it is as fast as batches of 32, on ~32-token pairs 17 %
-        slower."""
-        if backend not in ("onnx", "torch"):
-            raise ValueError(f"backend must be 'onnx' or 'torch', not {backend!r}")
-        self.backend = backend
-        self.model_dir = Path(model_dir) if model_dir else MODEL_DIR
-        self.batch_size = batch_size or (1 if backend == "onnx" else BATCH)
-        self.onnx_path = Path(onnx_path) if onnx_path else None
-        tag = backend if self.onnx_path is None else f"{backend}:{self.onnx_path.name}"
-        self.name = f"veracity-verifier-minilm-l6@{model_version(self.model_dir)}:{tag}"
-        self._tok, self._model = _get(backend, self.model_dir, self.onnx_path)
-
-    def logits(self, pairs: Sequence[tuple[str, str]]) -> list[list[float]]:
-        import numpy as np
-
-        if not pairs:
-            return []
-        enc = encode(self._tok, pairs)
-        order = sorted(range(len(enc)), key=lambda i: len(enc[i][0]))  # length-bucketed batches
-        out: list[list[float] | None] = [None] * len(enc)
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
-            width = max(len(enc[i][0]) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            types = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for r, i in enumerate(idx):
-                n = len(enc[i][0])
-                ids[r, :n], types[r, :n], mask[r, :n] = enc[i][0], enc[i][1], 1
-            if self.backend == "onnx":
-                feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-                names = {i.name for i in self._model.get_inputs()}
-                logits = self._model.run(["logits"], {k: v for k, v in feed.items() if k in names})[0]
-            else:
-                import torch
-
-                with torch.inference_mode():
-                    logits = self._model(
-                        input_ids=torch.from_numpy(ids),
-                        attention_mask=torch.from_numpy(mask),
-                        token_type_ids=torch.from_numpy(types),
-                    ).logits.numpy()
-            for r, i in enumerate(idx):
-                out[i] = [float(v) for v in logits[r]]
-        return out  # type: ignore[return-value]
-
-    def score(self, pairs: Sequence[tuple[str, str]]) -> list[EntailmentScores]:
-        return (
-            [
-                EntailmentScores(entail=p[0], neutral=p[1], contradict=p[2])
-                for p in _softmax(self.logits(pairs))
-            ]
-            if pairs
-            else []
-        )
 
 
 def model_files_present(model_dir: Path | None = None) -> bool:
@@ -243,17 +169,3 @@ def model_version(model_dir: Path | None = None) -> str:
         else:
             return "none"
     return _VERSION[key]
-
-
-def load_default_scorer() -> EntailmentScorer:
-    """The shipped TrainedVerifier (ONNX Runtime, else torch) if its files are there, else LexicalScorer."""
-    if model_files_present():
-        for backend, fname, module in (("onnx", ONNX_FILE, "onnxruntime"), ("torch", TORCH_FILE, "torch")):
-            if not (MODEL_DIR / fname).is_file():
-                continue
-            try:
-                __import__(module)
-            except ImportError:
-                continue
-            return TrainedVerifier(backend=backend)
-    return LexicalScorer()

@@ -1,4 +1,5 @@
-"""Corpus definitions: corpora/NAME.toml (name, domain, sources, chunking, verification thresholds)."""
+"""Corpora: definitions in corpora/NAME.toml (name, domain, sources, chunking, thresholds), lookup of
+the built indexes beside them, and opening a corpus's live index."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.chunk import ChunkSettings
 from pipeline.ingest import SUPPORTED_SUFFIXES, SourceFile
+from pipeline.ingest.chunk import ChunkSettings
+from pipeline.models.embedders import DEFAULT_EMBEDDER, EMBEDDERS, embedder_id
 from pipeline.schema import VeracityError
+from pipeline.settings import Settings, Thresholds
+from pipeline.store.index_files import CorpusIndex, corpus_dir, current_version, read_manifest
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -26,18 +30,6 @@ class Source:
 
 
 @dataclass
-class Thresholds:
-    """Decision thresholds of the verifier, per corpus."""
-
-    entail: float = 0.5  # entailment probability needed for 'supported'
-    contradict: float = 0.6  # contradiction probability needed for 'contradicted'
-    min_retrieval: float = 0.25  # evidence whose dense similarity is below this is ignored
-    # A fact the learned decision scores within this distance below its threshold is reported
-    # `unchecked` ("needs review") rather than `unsupported`: the evidence is close to stating it.
-    review_band: float = 0.15
-
-
-@dataclass
 class CorpusConfig:
     name: str
     domain: str = "general"
@@ -46,6 +38,8 @@ class CorpusConfig:
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     thresholds: Thresholds = field(default_factory=Thresholds)
     base_dir: Path = Path(".")
+    embedder: str = DEFAULT_EMBEDDER  # a name in pipeline.models.embedders.EMBEDDERS
+    judge: str | None = None  # a name in pipeline.verification.judges.JUDGES; None: Settings.judge
 
 
 def check_name(name: str) -> str:
@@ -79,6 +73,9 @@ def config_from_dict(raw: dict, name: str, base_dir: Path) -> CorpusConfig:
         thresholds = Thresholds(**{k: float(v) for k, v in th_raw.items()})
     except TypeError as exc:
         raise CorpusError(f"corpus {name}: unknown setting ({exc})") from exc
+    embedder = str(raw.get("embedder", DEFAULT_EMBEDDER))
+    if embedder not in EMBEDDERS:
+        raise CorpusError(f"corpus {name}: unknown embedder {embedder!r} (choose one of {', '.join(EMBEDDERS)})")
     return CorpusConfig(
         name=name,
         domain=domain,
@@ -87,6 +84,8 @@ def config_from_dict(raw: dict, name: str, base_dir: Path) -> CorpusConfig:
         chunking=chunking,
         thresholds=thresholds,
         base_dir=base_dir,
+        embedder=embedder,
+        judge=str(raw["judge"]) if "judge" in raw else None,
     )
 
 
@@ -134,3 +133,86 @@ def resolve_sources(sources: list[Source], base_dir: Path) -> tuple[list[tuple[S
 
 def _first_glob(parts: tuple[str, ...]) -> int:
     return next(i for i, p in enumerate(parts) if any(ch in p for ch in "*?["))
+
+
+def corpus_config(name: str, settings: Settings, paths: list[str] | None = None) -> CorpusConfig:
+    """The corpus definition: corpora/NAME.toml, or the sources an earlier `index` run recorded.
+
+    With `paths`, those paths replace the defined sources (relative to the working directory).
+    """
+    check_name(name)
+    config = load_config(name, settings.corpora_dir)
+    vdir = current_version(corpus_dir(settings.indexes_dir, name))
+    if config is None and vdir is not None:
+        m = read_manifest(vdir)
+        base = m.sources[0]["base_dir"] if m.sources else "."
+        config = config_from_dict(
+            {
+                "sources": [{"path": s["path"], "domain": s["domain"]} for s in m.sources],
+                "chunking": {
+                    k: v for k, v in m.chunking.items() if not k.startswith("_") and k != "separators"
+                },
+            },
+            name=name,
+            base_dir=Path(base),
+        )
+    if paths:
+        domain = config.domain if config else "general"
+        config = config or CorpusConfig(name=name, domain=domain)
+        config.sources = [Source(str(Path(p).resolve()), domain) for p in paths]
+        config.base_dir = Path.cwd()
+    if config is None:
+        raise CorpusError(
+            f"unknown corpus {name!r}: no {settings.corpora_dir / (name + '.toml')} and no index; "
+            f"give paths: `veracity index {name} PATH ...`"
+        )
+    return config
+
+
+def open_index(name: str, settings: Settings) -> CorpusIndex:
+    """The live index of corpus NAME, checked against this installation's model and the chunking
+    its definition asks for."""
+    config = corpus_config(name, settings)
+    return CorpusIndex.load(
+        settings.indexes_dir, name, expect_model=embedder_id(config.embedder), expect_chunking=config.chunking.to_dict()
+    )
+
+
+def list_corpora(settings: Settings) -> list[dict]:
+    """Defined and/or indexed corpora with sizes, model and last update."""
+    names = set(list_configs(settings.corpora_dir))
+    if settings.indexes_dir.exists():
+        names |= {p.name for p in settings.indexes_dir.iterdir() if p.is_dir() and (p / "CURRENT").exists()}
+    out = []
+    for name in sorted(names):
+        try:
+            config = corpus_config(name, settings)
+        except CorpusError:
+            continue
+        row = {
+            "name": name,
+            "domain": config.domain,
+            "description": config.description,
+            "indexed": False,
+            "documents": 0,
+            "chunks": 0,
+            "model": None,
+            "index_type": None,
+            "updated": None,
+            "failures": 0,
+        }
+        vdir = current_version(corpus_dir(settings.indexes_dir, name))
+        if vdir is not None:
+            m = read_manifest(vdir)
+            row |= {
+                "indexed": True,
+                "documents": m.n_documents,
+                "chunks": m.n_chunks,
+                "model": m.model,
+                "index_type": m.index_type,
+                "updated": m.created,
+                "version": m.version,
+                "failures": len(m.failures),
+            }
+        out.append(row)
+    return out

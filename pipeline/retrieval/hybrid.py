@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.embed import Embedder
-from pipeline.index import CorpusIndex, bm25_tokens
+from pipeline.models.embedders import Embedder
 from pipeline.schema import SearchHit
+from pipeline.store.index_files import CorpusIndex, bm25_tokens
 
 RRF_K = 60
 

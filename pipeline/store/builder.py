@@ -12,13 +12,20 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.chunk import chunk_document
-from pipeline.corpus import CorpusConfig, CorpusError, Source, resolve_sources
-from pipeline.embed import Embedder, get_embedder
-from pipeline.index import Manifest, corpus_dir, current_version, load_previous, write_version, writer_lock
 from pipeline.ingest import IngestError, SourceFile, load_file
+from pipeline.ingest.chunk import chunk_document
+from pipeline.models.embedders import Embedder, get_embedder
 from pipeline.schema import Chunk, Document
 from pipeline.settings import Settings
+from pipeline.store.corpora import CorpusConfig, CorpusError, Source, resolve_sources
+from pipeline.store.index_files import (
+    Manifest,
+    corpus_dir,
+    current_version,
+    load_previous,
+    write_version,
+    writer_lock,
+)
 
 EMBED_FLUSH = 512  # chunks buffered before an embedding call; big enough for efficient batches
 
@@ -77,7 +84,7 @@ def index_corpus(
         # a vanished mount must not delete its documents from the index
         raise CorpusError("; ".join(missing) + " (index left unchanged)")
     report.failures += [{"path": p.split(": ", 1)[0], "error": p.split(": ", 1)[-1]} for p in problems]
-    embedder = embedder or get_embedder()
+    embedder = embedder or get_embedder(config.embedder)
     cdir = corpus_dir(settings.indexes_dir, config.name)
     chunk_cfg = config.chunking.to_dict()
     with writer_lock(cdir):

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pipeline.claims import split_sentences
 from pipeline.schema import SlotCheck
+from pipeline.verification.claims import split_sentences
 
 _I = re.IGNORECASE
 _CJK_RE = re.compile(r"[\u3400-\u9fff]")

@@ -7,8 +7,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.claims import split_sentences
 from pipeline.schema import Citation, SearchHit
+from pipeline.verification.claims import split_sentences
 
 _WORD = re.compile(r"[a-z]+|\d+(?:\.\d+)?|[\u4e00-\u9fff]")
 _STOP = frozenset(

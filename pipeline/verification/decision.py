@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.checks import FUNCTION_WORDS, extract_quantities, stem
+from pipeline.models import MODELS_DIR
+from pipeline.verification.checks import FUNCTION_WORDS, extract_quantities, stem
 
 if TYPE_CHECKING:
-    from pipeline.verify import Fact
+    from pipeline.verification.engine import Fact
 
-MODEL_PATH = Path(__file__).resolve().parent / "models" / "decision" / "decision.json"
+MODEL_PATH = MODELS_DIR / "decision" / "decision.json"
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,]\d+)*")
 _NUMBER = re.compile(r"\d")
 # Scripts the verifier model (English MiniLM) cannot read.

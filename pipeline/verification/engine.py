@@ -9,23 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pipeline.checks import extract_quantities, run_checks
-from pipeline.claims import extract_claims
-from pipeline.contexts import ContextIndex
-from pipeline.corpus import Thresholds
-from pipeline.decision import (
-    SupportModel,
-    closest_window,
-    fact_features,
-    load_support_model,
-    may_rescue,
-    unreadable_share,
-)
-from pipeline.embed import Embedder, get_embedder
-from pipeline.entailment import EntailmentScorer, EntailmentScores
-from pipeline.evidence import Window, select_windows
-from pipeline.policy import render
-from pipeline.retrieve import Retriever, Scope
+from pipeline.models.embedders import Embedder, get_embedder
+from pipeline.retrieval.hybrid import Retriever, Scope
+from pipeline.retrieval.passages import ContextIndex
+from pipeline.retrieval.windows import Window, select_windows
 from pipeline.schema import (
     Citation,
     Claim,
@@ -36,7 +23,19 @@ from pipeline.schema import (
     Verdict,
     VerificationResult,
 )
-from pipeline.settings import Settings
+from pipeline.settings import Settings, Thresholds
+from pipeline.verification.checks import extract_quantities, run_checks
+from pipeline.verification.claims import extract_claims
+from pipeline.verification.decision import (
+    SupportModel,
+    closest_window,
+    fact_features,
+    load_support_model,
+    may_rescue,
+    unreadable_share,
+)
+from pipeline.verification.judges.base import Judge, JudgeScores
+from pipeline.verification.render import render
 
 SEVERITY = {
     Label.CONTRADICTED: 4,
@@ -73,7 +72,7 @@ class Fact:
     no_evidence: bool = False
     has_quantity: bool = False
     checks: list[list[SlotCheck]] = field(default_factory=list)  # per window
-    scores: dict[int, EntailmentScores] = field(default_factory=dict)  # per scored window
+    scores: dict[int, JudgeScores] = field(default_factory=dict)  # per scored window
     error: str | None = None  # why it could not be checked
 
 
@@ -94,7 +93,7 @@ class Engine:
     def __init__(
         self,
         settings: Settings,
-        scorer: EntailmentScorer | None = None,
+        scorer: Judge | None = None,
         embedder: Embedder | None = None,
         support: SupportModel | Literal["default"] | None = "default",
         evidence_per_claim: int = 3,
@@ -103,9 +102,9 @@ class Engine:
         self.settings = settings
         self.embedder = embedder or get_embedder()
         if scorer is None:
-            from pipeline.verifier_model import load_default_scorer
+            from pipeline.verification.judges import make_judge
 
-            scorer = load_default_scorer()
+            scorer = make_judge()
         self.scorer = scorer
         self.support = load_support_model() if support == "default" else support
         self.evidence_per_claim = evidence_per_claim
@@ -116,8 +115,8 @@ class Engine:
     # --- corpora ------------------------------------------------------------------------------
     def retriever(self, corpus: str) -> tuple[Retriever, Thresholds]:
         """The retriever of the live index version; reopened when a new version is swapped in."""
-        from pipeline.catalog import corpus_config, open_index
-        from pipeline.index import corpus_dir, current_version
+        from pipeline.store.corpora import corpus_config, open_index
+        from pipeline.store.index_files import corpus_dir, current_version
 
         vdir = current_version(corpus_dir(self.settings.indexes_dir, corpus))
         key = vdir.name if vdir else ""
@@ -411,7 +410,7 @@ def second_opinion_applies(fact: Fact, th: Thresholds) -> bool:
     return best_support is None and not vetoed
 
 
-def _supports(fact: Fact, window_checks: list[SlotCheck], s: EntailmentScores, th: Thresholds) -> bool:
+def _supports(fact: Fact, window_checks: list[SlotCheck], s: JudgeScores, th: Thresholds) -> bool:
     """Whether one window supports the fact: entailed, every slot check passed and, for a claim
     with numbers, a number check positively matched."""
     if any(not c.ok for c in window_checks):
@@ -453,7 +452,7 @@ def _defined_terms(quotes) -> list[str]:
     return found
 
 
-def _scorer_version(scorer: EntailmentScorer) -> str:
+def _scorer_version(scorer: Judge) -> str:
     version = getattr(scorer, "version", None)
     return f"{scorer.name}@{version}" if version else scorer.name
 

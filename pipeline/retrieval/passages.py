@@ -8,10 +8,10 @@ import bm25s
 import faiss
 import numpy as np
 
-from pipeline.chunk import ChunkSettings, chunk_document
-from pipeline.embed import Embedder
-from pipeline.index import bm25_tokens
+from pipeline.ingest.chunk import ChunkSettings, chunk_document
+from pipeline.models.embedders import Embedder
 from pipeline.schema import Chunk, Document
+from pipeline.store.index_files import bm25_tokens
 
 
 class ContextIndex:

@@ -18,11 +18,17 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.catalog import corpus_config
-from pipeline.corpus import CorpusConfig, CorpusError, Source, check_name, resolve_sources
 from pipeline.ingest import SUPPORTED_SUFFIXES, IngestError, SourceFile, load_file
 from pipeline.schema import VeracityError
 from pipeline.settings import Settings
+from pipeline.store.corpora import (
+    CorpusConfig,
+    CorpusError,
+    Source,
+    check_name,
+    corpus_config,
+    resolve_sources,
+)
 
 MAX_FILENAME = 120
 INCOMING = ".incoming"
@@ -245,7 +251,7 @@ def accept_staged(
 def reindex(corpus: str, settings: Settings, domain: str | None = None, embedder=None):
     """Incremental index of the corpus definition plus its uploads (serialised per corpus by the
     indexer's writer lock); returns the IndexReport."""
-    from pipeline.indexer import index_corpus
+    from pipeline.store.builder import index_corpus
 
     return index_corpus(indexing_config(corpus, settings, domain), settings, embedder=embedder)
 
@@ -254,7 +260,7 @@ def resolve_upload(corpus: str, doc_id: str, settings: Settings) -> tuple[str, l
     """The uploaded file holding `doc_id` (a file name, or an openFDA record `FILE#i`) and every
     indexed doc_id that file produced. DocumentConflict for a defined document, DocumentNotFound
     for anything else."""
-    from pipeline.index import corpus_dir, current_version, read_manifest
+    from pipeline.store.index_files import corpus_dir, current_version, read_manifest
 
     up = uploads_dir(settings, corpus)
     vdir = current_version(corpus_dir(settings.indexes_dir, corpus))

@@ -1,0 +1,3 @@
+from pipeline.review import main
+
+raise SystemExit(main())
