@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     hnsw_m: int = 32
     hnsw_ef_search: int = 96
     hnsw_ef_construction: int = 80
+    embedder: str = "minilm"  # for caller-given passages; a corpus names its own in its TOML
+    # Retrieval: chunks fetched per fact, evidence windows kept per fact, reciprocal-rank-fusion constant.
+    chunks_per_claim: int = 6
+    evidence_per_claim: int = 3
+    rrf_k: int = 60
+    # Verification: the judge a corpus uses unless its TOML or the request names one.
+    judge: str = "auto"
+    verifier_threads: int = 0  # model threads of the trained judge; 0: 2, capped at the CPU count
+    audit_threads: int = 1  # model threads per audit worker process
+    audit_db: Path | None = None  # default: home / audit.sqlite
+    ui_secret: str | None = None  # signs review UI cookies; default: a key kept in home
 
     @property
     def indexes_dir(self) -> Path:

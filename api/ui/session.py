@@ -2,7 +2,7 @@
 throttle on failed sign-ins.
 
 The cookie holds {"r": reviewer or None, "c": csrf token, "e": expiry (unix s)}, base64url JSON and
-an HMAC-SHA256 over it. The key comes from $VERACITY_UI_SECRET, else `settings.ui_secret`, else a
+an HMAC-SHA256 over it. The key comes from `settings.ui_secret` (VERACITY_UI_SECRET), else a
 random secret generated once into `settings.home / ".veracity-ui-secret"` (mode 0600). Signing in
 issues a fresh session (new CSRF token), so a token seen before sign-in is worthless after it.
 """
@@ -21,16 +21,17 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from pipeline.settings import Settings
 
 COOKIE = "veracity_ui"
 SECRET_FILE = ".veracity-ui-secret"
 DEFAULT_TTL_S = 12 * 3600
 
 
-def load_secret(settings: Any) -> bytes:
+def load_secret(settings: Settings) -> bytes:
     """The signing key (see the module docstring for where it comes from)."""
-    explicit = os.environ.get("VERACITY_UI_SECRET") or getattr(settings, "ui_secret", None)
+    explicit = settings.ui_secret
     if explicit:
         if len(str(explicit)) < 32:
             raise ValueError("VERACITY_UI_SECRET must have at least 32 characters")

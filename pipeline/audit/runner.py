@@ -26,6 +26,7 @@ from typing import Any
 from pipeline.audit.readers import Conversation, InputProblem, TurnTask, count_turns, read_transcripts
 from pipeline.audit.store import AuditStore
 from pipeline.schema import VeracityError, VerificationResult
+from pipeline.settings import Settings
 
 IN_FLIGHT_PER_WORKER = 3
 MAX_PRINTED_PROBLEMS = 20
@@ -89,10 +90,7 @@ def threads_per_worker() -> int:
     """Model threads per verifying process: $VERACITY_AUDIT_THREADS, else 1. Batch throughput comes
     from --workers: one thread per process avoids the spin-waiting of intra-op threads on a busy
     machine, and one answer is too small a batch to gain from more."""
-    try:
-        return max(1, int(os.environ.get("VERACITY_AUDIT_THREADS", "1")))
-    except ValueError:
-        return 1
+    return max(1, Settings().audit_threads)
 
 
 def limit_threads(threads: int) -> None:

@@ -1,6 +1,6 @@
 """The audit store: every verified turn of every audit run (and of API calls), in one SQLite file.
 
-Location: `Settings.audit_db` when Settings has that attribute, else `$VERACITY_AUDIT_DB`, else
+Location: `Settings.audit_db` (VERACITY_AUDIT_DB) when set, else
 `settings.home / "audit.sqlite"` (see `store_path`). The batch audit writes it, the review UI and
 the REST API read it (and may record API verifications with `record_verification`).
 
@@ -94,6 +94,7 @@ from typing import Any
 
 from pipeline.audit.kinds import error_kind
 from pipeline.schema import FLAGGED, Label, VeracityError, VerificationResult
+from pipeline.settings import Settings
 
 API_RUN = "api"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -105,15 +106,9 @@ class AuditStoreError(VeracityError):
     """The audit store cannot be used (newer schema, bad run id, unknown run)."""
 
 
-def store_path(settings: Any) -> Path:
-    """Settings.audit_db (when set), else $VERACITY_AUDIT_DB, else settings.home / 'audit.sqlite'."""
-    explicit = getattr(settings, "audit_db", None)
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get("VERACITY_AUDIT_DB")
-    if env:
-        return Path(env)
-    return Path(settings.home) / "audit.sqlite"
+def store_path(settings: Settings) -> Path:
+    """Settings.audit_db (VERACITY_AUDIT_DB) when set, else home / 'audit.sqlite'."""
+    return Path(settings.audit_db) if settings.audit_db else Path(settings.home) / "audit.sqlite"
 
 
 def now() -> str:

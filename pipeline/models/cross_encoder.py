@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.models import MODELS_DIR
+from pipeline.settings import Settings
 
 MODEL_DIR = MODELS_DIR / "verifier"
 ONNX_FILE = "model.int8.onnx"
@@ -43,7 +44,7 @@ def _offline() -> None:
 
 def _threads() -> int:
     """Threads the verifier model runs on: VERACITY_VERIFIER_THREADS, else 2, capped at the CPU count."""
-    return max(1, min(os.cpu_count() or 1, int(os.environ.get("VERACITY_VERIFIER_THREADS", "0") or 0) or 2))
+    return max(1, min(os.cpu_count() or 1, Settings().verifier_threads or 2))
 
 
 def _load_tokenizer(model_dir: Path):
