@@ -71,7 +71,7 @@ from common import (  # noqa: E402
 
 from pipeline.settings import Settings  # noqa: E402
 from pipeline.verification.decision import load_support_model  # noqa: E402
-from pipeline.verification.engine import SEVERITY, Engine  # noqa: E402
+from pipeline.verification.engine import Engine  # noqa: E402
 
 CNLI_LABELS = ["Entailment", "Contradiction", "NotMentioned"]
 HV_LABELS = ["Supports", "Refutes", "Neutral"]
@@ -90,7 +90,7 @@ def worst(verdicts):
     """The sentence-level verdict when the engine split one gold unit into several sentences."""
     if not verdicts:
         return None
-    return max(verdicts, key=lambda v: SEVERITY[v.verdict])
+    return max(verdicts, key=lambda v: v.verdict.severity)
 
 
 def run_verify(engine: Engine, answer: str, **kw):

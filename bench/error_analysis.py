@@ -40,7 +40,8 @@ from bench_accuracy import CNLI_PATH, DEV_PATH, build_contractnli, dev_settings,
 from common import OUT, ROOT, expertqa_claims, log, save_json, stamp, table  # noqa: E402
 
 from pipeline.verification.decision import load_support_model  # noqa: E402
-from pipeline.verification.engine import SEVERITY, Engine, decide  # noqa: E402
+from pipeline.verification.engine import Engine  # noqa: E402
+from pipeline.verification.rules import decide  # noqa: E402
 
 CAUSES = (
     "claim split wrongly",
@@ -79,7 +80,7 @@ def cause_of(gold: str, error: str, facts, results, th, locate) -> str:
     failing = [
         (f, r) for f, r in zip(facts, results, strict=True) if seen_as(str(r.verdict)) != seen_as(gold)
     ]
-    fact, _ = max(failing or list(zip(facts, results, strict=True)), key=lambda fr: SEVERITY[fr[1].verdict])
+    fact, _ = max(failing or list(zip(facts, results, strict=True)), key=lambda fr: fr[1].verdict.severity)
     if gold == "supported" and len(facts) > 1 and len(_TOK.findall(fact.text.lower())) < 4:
         return "claim split wrongly"
     if gold == "unsupported":
@@ -117,7 +118,7 @@ def analyse(engine: Engine, answer: str, gold_units, locate_for, **kw) -> list[d
         if not facts:
             continue
         results = [decide(f, a.thresholds, engine.support) for f in facts]
-        pred = max(results, key=lambda r: SEVERITY[r.verdict]).verdict
+        pred = max(results, key=lambda r: r.verdict.severity).verdict
         if seen_as(str(pred)) == seen_as(gold) or gold == "not_a_claim":
             continue
         cause = cause_of(gold, error, facts, results, a.thresholds, locate_for(evidence))

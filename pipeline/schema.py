@@ -1,4 +1,5 @@
-"""Records that flow between the stages: Document -> Chunk -> Claim -> Evidence -> Verdict."""
+"""Records that flow between the stages (Document -> Chunk -> SearchHit -> Claim -> Verdict ->
+VerificationResult) and the vocabulary they share (Label, Mode, CheckKind)."""
 
 from __future__ import annotations
 
@@ -90,7 +91,42 @@ class Label(StrEnum):
     UNCHECKED = "unchecked"
 
 
+    @property
+    def severity(self) -> int:
+        """Order used to pick a sentence's worst fact and a turn's worst sentence."""
+        return _SEVERITY[self]
+
+
+_SEVERITY = {
+    Label.CONTRADICTED: 4,
+    Label.UNSUPPORTED: 3,
+    Label.UNCHECKED: 2,
+    Label.SUPPORTED: 1,
+    Label.NOT_A_CLAIM: 0,
+}
 FLAGGED = frozenset({Label.CONTRADICTED, Label.UNSUPPORTED, Label.UNCHECKED})
+
+
+class Mode(StrEnum):
+    """What happens to flagged sentences in the returned answer."""
+
+    ANNOTATE = "annotate"  # marked with a footnote
+    REDACT = "redact"  # replaced by a notice
+    BLOCK = "block"  # the whole answer withheld when a sentence is contradicted
+
+
+class CheckKind(StrEnum):
+    """The slot a deterministic check compares between claim and evidence."""
+
+    NUMBER = "number"
+    UNIT = "unit"
+    DATE = "date"
+    NEGATION = "negation"
+    MODALITY = "modality"
+    PARTY = "party"
+    POPULATION = "population"
+    PRODUCT = "product"
+    ENTITY = "entity"  # another subject the check could not name more precisely
 
 
 @dataclass
@@ -119,18 +155,10 @@ class Citation:
 
 
 @dataclass
-class Evidence:
-    """A window of a document (one or two adjacent sentences) that bears on a claim."""
-
-    citation: Citation
-    score: float  # retrieval relevance, higher is better
-
-
-@dataclass
 class SlotCheck:
     """A deterministic comparison of one slot (number, negation, entity) between claim and evidence."""
 
-    kind: str  # "number", "negation", "modality", "entity"
+    kind: CheckKind
     ok: bool
     message: str
 
@@ -144,6 +172,7 @@ class Verdict:
     confidence: float
     reason: str
     citations: list[Citation] = field(default_factory=list)
+    failed_checks: list[CheckKind] = field(default_factory=list)  # slot checks that decided a contradiction
 
     @property
     def flagged(self) -> bool:
@@ -158,6 +187,7 @@ class Verdict:
             "confidence": round(float(self.confidence), 4),
             "reason": self.reason,
             "citations": [c.to_dict() for c in self.citations],
+            "failed_checks": [str(k) for k in self.failed_checks],
         }
 
 
@@ -166,7 +196,7 @@ class VerificationResult:
     answer: str
     sentences: list[Verdict]
     output: str
-    mode: str
+    mode: Mode
     timings_ms: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
 
@@ -179,7 +209,7 @@ class VerificationResult:
             "counts": counts,
             "flagged": any(v.flagged for v in self.sentences),
             "n_sentences": len(self.sentences),
-            "blocked": self.mode == "block" and counts[str(Label.CONTRADICTED)] > 0,
+            "blocked": self.mode == Mode.BLOCK and counts[str(Label.CONTRADICTED)] > 0,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,7 +217,7 @@ class VerificationResult:
             "sentences": [v.to_dict() for v in self.sentences],
             "summary": self.summary,
             "output": self.output,
-            "mode": self.mode,
+            "mode": str(self.mode),
             "versions": self.versions,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }

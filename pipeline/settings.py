@@ -21,6 +21,17 @@ class Thresholds:
     # A fact the learned decision scores within this distance below its threshold is reported
     # `unchecked` ("needs review") rather than `unsupported`: the evidence is close to stating it.
     review_band: float = 0.15
+    # A failed slot check speaks only for on-topic evidence: relevance at least
+    # max(on_topic_floor, on_topic_share * the best window's), or at least contradiction_relevance
+    # when the judge also leans to contradiction (p >= veto_contradict). Such a failure vetoes support
+    # and makes a contradiction of confidence at least veto_confidence.
+    on_topic_floor: float = 0.45
+    on_topic_share: float = 0.85
+    contradiction_relevance: float = 0.35  # also the least relevance for a judge-only contradiction
+    veto_contradict: float = 0.3
+    veto_confidence: float = 0.8
+    # Above this share of letters in scripts the judge cannot read, a claim is not judged.
+    foreign_share: float = 0.3
 
 
 class Settings(BaseSettings):

@@ -37,7 +37,8 @@ from bench_accuracy import dev_settings, gold_offsets  # noqa: E402
 from common import expertqa_claims, log  # noqa: E402
 
 from pipeline.verification.decision import FEATURES, MODEL_PATH, SupportModel, fact_features, may_rescue  # noqa: E402
-from pipeline.verification.engine import Engine, second_opinion_applies  # noqa: E402
+from pipeline.verification.engine import Engine  # noqa: E402
+from pipeline.verification.rules import second_opinion_applies  # noqa: E402
 
 
 def assessed(engines: dict, rows: list[dict], cache: Path) -> list:

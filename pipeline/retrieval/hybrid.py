@@ -8,10 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.models.embedders import Embedder
+from pipeline.retrieval.base import SearchIndex
 from pipeline.schema import SearchHit
-from pipeline.store.index_files import CorpusIndex, bm25_tokens
-
-RRF_K = 60
+from pipeline.store.index_files import bm25_tokens
 
 
 @dataclass(frozen=True)
@@ -27,9 +26,12 @@ class Scope:
 
 
 class Retriever:
-    def __init__(self, index: CorpusIndex, embedder: Embedder) -> None:
+    """Dense and BM25 search over one SearchIndex, fused by reciprocal rank with constant `rrf_k`."""
+
+    def __init__(self, index: SearchIndex, embedder: Embedder, rrf_k: int = 60) -> None:
         self.index = index
         self.embedder = embedder
+        self.rrf_k = rrf_k
         self._scope_cache: dict[Scope, np.ndarray] = {}
 
     def allowed_ids(self, scope: Scope) -> np.ndarray | None:
@@ -70,7 +72,7 @@ class Retriever:
         allowed = self.allowed_ids(scope)
         mask = None
         if allowed is not None:
-            mask = np.zeros(self.index.faiss.ntotal, dtype=np.float32)
+            mask = np.zeros(len(self.index.vectors), dtype=np.float32)
             mask[allowed] = 1.0
         results = []
         dense_per_query = self.index.search_vectors(query_vecs, depth, allowed)
@@ -78,9 +80,9 @@ class Retriever:
             lexical = self._bm25(query, depth, mask)
             fused: dict[int, float] = {}
             for rank, (cid, _) in enumerate(dense):
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
             for rank, (cid, _) in enumerate(lexical):
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
             top = sorted(fused, key=lambda c: -fused[c])[:k]
             dense_sim = dict(dense)
             missing = [c for c in top if c not in dense_sim]

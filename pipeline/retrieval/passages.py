@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import bm25s
-import faiss
 import numpy as np
 
 from pipeline.ingest.chunk import ChunkSettings, chunk_document
@@ -15,9 +14,7 @@ from pipeline.store.index_files import bm25_tokens
 
 
 class ContextIndex:
-    """The parts of CorpusIndex the retriever uses, over passages doc_id'd "context-1", "context-2", ..."""
-
-    name = "contexts"
+    """A SearchIndex over passages doc_id'd "context-1", "context-2", ..."""
 
     def __init__(
         self, passages: Sequence[str], embedder: Embedder, chunking: ChunkSettings | None = None
@@ -41,14 +38,10 @@ class ContextIndex:
         self._chunks = chunks
         self.titles = {d: doc.title for d, doc in self.documents.items()}
         self.vectors = embedder.encode([c.text for c in chunks])
-        self.faiss = faiss.IndexFlatIP(embedder.dim)
-        if len(chunks):
-            self.faiss.add(self.vectors)
         self.bm25 = bm25s.BM25()
         self.bm25.index(
             [bm25_tokens(c.text) or ["\u2205"] for c in chunks] or [["\u2205"]], show_progress=False
         )
-        self.version = "contexts"
 
     def chunks(self, ids: Sequence[int]) -> list[Chunk]:
         return [self._chunks[int(i)] for i in ids]

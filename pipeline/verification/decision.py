@@ -25,7 +25,7 @@ from pipeline.models import MODELS_DIR
 from pipeline.verification.checks import FUNCTION_WORDS, extract_quantities, stem
 
 if TYPE_CHECKING:
-    from pipeline.verification.engine import Fact
+    from pipeline.verification.facts import Fact
 
 MODEL_PATH = MODELS_DIR / "decision" / "decision.json"
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,]\d+)*")

@@ -6,46 +6,34 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from pipeline.models.embedders import Embedder, get_embedder
 from pipeline.retrieval.hybrid import Retriever, Scope
 from pipeline.retrieval.passages import ContextIndex
-from pipeline.retrieval.windows import Window, select_windows
+from pipeline.retrieval.windows import select_windows
 from pipeline.schema import (
-    Citation,
-    Claim,
     Label,
-    SearchHit,
-    SlotCheck,
+    Mode,
     VeracityError,
     Verdict,
     VerificationResult,
 )
 from pipeline.settings import Settings, Thresholds
+from pipeline.store.corpora import corpus_config, open_index
+from pipeline.store.index_files import corpus_dir, current_version
 from pipeline.verification.checks import extract_quantities, run_checks
 from pipeline.verification.claims import extract_claims
 from pipeline.verification.decision import (
     SupportModel,
-    closest_window,
-    fact_features,
     load_support_model,
-    may_rescue,
-    unreadable_share,
 )
-from pipeline.verification.judges.base import Judge, JudgeScores
+from pipeline.verification.facts import Assessment, Fact
+from pipeline.verification.judges import Judge, make_judge
 from pipeline.verification.render import render
+from pipeline.verification.rules import combine, decide, supports
 
-SEVERITY = {
-    Label.CONTRADICTED: 4,
-    Label.UNSUPPORTED: 3,
-    Label.UNCHECKED: 2,
-    Label.SUPPORTED: 1,
-    Label.NOT_A_CLAIM: 0,
-}
-MODES = ("annotate", "redact", "block")
-FOREIGN_SHARE = 0.3  # above this share of letters in scripts the judge cannot read, a claim is not judged
 _DEFINED_TERM = re.compile(r"\(\s*(?:the\s+)?[\"“]([A-Z][A-Za-z0-9 .&-]{1,40})[\"”]\s*\)")
 
 
@@ -53,38 +41,12 @@ class VerificationError(VeracityError):
     """Bad request to the engine (unknown mode, neither corpus nor contexts)."""
 
 
-@dataclass
-class FactResult:
-    text: str
-    verdict: Label
-    confidence: float
-    reason: str
-    citations: list[Citation] = field(default_factory=list)
-
-
-@dataclass
-class Fact:
-    """One fact of a sentence with everything the verdict rules look at."""
-
-    text: str
-    hits: list[SearchHit] = field(default_factory=list)  # retrieved chunks the windows come from
-    windows: list[Window] = field(default_factory=list)
-    no_evidence: bool = False
-    has_quantity: bool = False
-    checks: list[list[SlotCheck]] = field(default_factory=list)  # per window
-    scores: dict[int, JudgeScores] = field(default_factory=dict)  # per scored window
-    error: str | None = None  # why it could not be checked
-
-
-@dataclass
-class Assessment:
-    """An answer's claims and their facts, gathered and scored but not yet decided."""
-
-    claims: list[Claim]
-    facts: list[list[Fact]]  # per claim; empty for a claim that states no checkable fact
+@dataclass(frozen=True)
+class _OpenCorpus:
+    version: str
+    retriever: Retriever
     thresholds: Thresholds
-    versions: dict[str, str]
-    timings_ms: dict[str, float]
+    judge: str | None
 
 
 class Engine:
@@ -96,40 +58,56 @@ class Engine:
         scorer: Judge | None = None,
         embedder: Embedder | None = None,
         support: SupportModel | Literal["default"] | None = "default",
-        evidence_per_claim: int = 3,
-        chunks_per_claim: int = 6,
+        evidence_per_claim: int | None = None,
+        chunks_per_claim: int | None = None,
     ) -> None:
+        """`scorer` and `embedder`, when given, serve every corpus and request; otherwise each corpus
+        uses the judge and embedder its definition names (Settings.judge / .embedder by default)."""
         self.settings = settings
-        self.embedder = embedder or get_embedder()
-        if scorer is None:
-            from pipeline.verification.judges import make_judge
-
-            scorer = make_judge()
-        self.scorer = scorer
-        self.support = load_support_model() if support == "default" else support
-        self.evidence_per_claim = evidence_per_claim
-        self.chunks_per_claim = chunks_per_claim
-        self._retrievers: dict[str, tuple[str, Retriever, Thresholds]] = {}
+        self._fixed_embedder = embedder
+        self._fixed_judge = scorer
+        self._judges: dict[str, Judge] = {}
         self._lock = threading.Lock()
+        self.embedder = embedder or get_embedder(settings.embedder)
+        self.scorer = scorer or self.judge(settings.judge)
+        self.support = load_support_model() if support == "default" else support
+        self.evidence_per_claim = evidence_per_claim or settings.evidence_per_claim
+        self.chunks_per_claim = chunks_per_claim or settings.chunks_per_claim
+        self._corpora: dict[str, _OpenCorpus] = {}
+
+    def judge(self, name: str | None) -> Judge:
+        """The judge registered as `name` (None: Settings.judge), loaded once per engine."""
+        if self._fixed_judge is not None:
+            return self._fixed_judge
+        name = name or self.settings.judge
+        with self._lock:
+            if name not in self._judges:
+                self._judges[name] = make_judge(name)
+            return self._judges[name]
 
     # --- corpora ------------------------------------------------------------------------------
-    def retriever(self, corpus: str) -> tuple[Retriever, Thresholds]:
-        """The retriever of the live index version; reopened when a new version is swapped in."""
-        from pipeline.store.corpora import corpus_config, open_index
-        from pipeline.store.index_files import corpus_dir, current_version
-
+    def _open(self, corpus: str) -> _OpenCorpus:
+        """The live index version of `corpus` with its definition; reopened when a new version is swapped in."""
         vdir = current_version(corpus_dir(self.settings.indexes_dir, corpus))
         key = vdir.name if vdir else ""
         with self._lock:
-            cached = self._retrievers.get(corpus)
-        if cached and cached[0] == key:
-            return cached[1], cached[2]
+            cached = self._corpora.get(corpus)
+        if cached and cached.version == key:
+            return cached
         index = open_index(corpus, self.settings)
-        thresholds = corpus_config(corpus, self.settings).thresholds
-        retriever = Retriever(index, self.embedder)
+        config = corpus_config(corpus, self.settings)
+        embedder = self._fixed_embedder or get_embedder(config.embedder)
+        opened = _OpenCorpus(
+            index.manifest.version, Retriever(index, embedder, self.settings.rrf_k), config.thresholds, config.judge
+        )
         with self._lock:
-            self._retrievers[corpus] = (index.manifest.version, retriever, thresholds)
-        return retriever, thresholds
+            self._corpora[corpus] = opened
+        return opened
+
+    def retriever(self, corpus: str) -> tuple[Retriever, Thresholds]:
+        """The retriever of the corpus's live index and the corpus's thresholds."""
+        opened = self._open(corpus)
+        return opened.retriever, opened.thresholds
 
     # --- verification -------------------------------------------------------------------------
     def verify(
@@ -141,12 +119,15 @@ class Engine:
         question: str | None = None,
         doc_ids: Sequence[str] | None = None,
         domains: Sequence[str] | None = None,
-        mode: str = "annotate",
+        mode: Mode | str = Mode.ANNOTATE,
+        judge: str | None = None,
         timeout_s: float | None = None,
     ) -> VerificationResult:
         """Label every sentence of `answer` against a corpus or against given context passages."""
-        if mode not in MODES:
-            raise VerificationError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        try:
+            mode = Mode(mode)
+        except ValueError:
+            raise VerificationError(f"unknown mode {mode!r}; use one of {', '.join(Mode)}") from None
         t0 = time.perf_counter()
         a = self.assess(
             answer,
@@ -155,6 +136,7 @@ class Engine:
             question=question,
             doc_ids=doc_ids,
             domains=domains,
+            judge=judge,
             timeout_s=timeout_s,
         )
         verdicts: list[Verdict] = []
@@ -167,7 +149,7 @@ class Engine:
                 )
                 continue
             parts = [decide(f, a.thresholds, self.support) for f in facts]
-            verdicts.append(_combine(claim.text, claim.start, claim.end, parts))
+            verdicts.append(combine(claim.text, claim.start, claim.end, parts))
         output = render(answer, verdicts, mode)
         a.timings_ms["total"] = (time.perf_counter() - t0) * 1000
         return VerificationResult(
@@ -188,9 +170,11 @@ class Engine:
         question: str | None = None,
         doc_ids: Sequence[str] | None = None,
         domains: Sequence[str] | None = None,
+        judge: str | None = None,
         timeout_s: float | None = None,
     ) -> Assessment:
-        """Split `answer` into facts and gather, check and score their evidence (no verdicts yet)."""
+        """Split `answer` into facts and gather, check and score their evidence (no verdicts yet).
+        `judge` names a registered judge; by default the corpus's, else Settings.judge."""
         if (corpus is None) == (contexts is None):
             raise VerificationError("give exactly one of corpus or contexts")
         t0 = time.perf_counter()
@@ -198,15 +182,18 @@ class Engine:
         timings: dict[str, float] = {}
 
         if contexts is not None:
-            retriever = Retriever(ContextIndex(list(contexts), self.embedder), self.embedder)
+            retriever = Retriever(ContextIndex(list(contexts), self.embedder), self.embedder, self.settings.rrf_k)
             thresholds = Thresholds()
             index_version = "contexts"
+            scorer = self.judge(judge)
         else:
-            retriever, thresholds = self.retriever(corpus)
-            index_version = f"{corpus}/{retriever.index.manifest.version}"
+            opened = self._open(corpus)
+            retriever, thresholds = opened.retriever, opened.thresholds
+            index_version = f"{corpus}/{opened.version}"
+            scorer = self.judge(judge or opened.judge)
         versions = {
-            "embedder": self.embedder.id,
-            "verifier": _scorer_version(self.scorer),
+            "embedder": retriever.embedder.id,
+            "verifier": scorer.name,
             "decision": f"logistic@{self.support.version}" if self.support else "rule-only",
             "index": index_version,
         }
@@ -261,11 +248,11 @@ class Engine:
         t3 = time.perf_counter()
         timings["check"] = (t3 - t2) * 1000
 
-        self._score(flat, thresholds, deadline)
+        self._score(flat, scorer, thresholds, deadline)
         timings["score"] = (time.perf_counter() - t3) * 1000
         return Assessment(claims, facts_by_claim, thresholds, versions, timings)
 
-    def _score(self, flat: list[Fact], th: Thresholds, deadline: float | None) -> None:
+    def _score(self, flat: list[Fact], scorer: Judge, th: Thresholds, deadline: float | None) -> None:
         """Entailment scores per window into each fact; a fact that could not be scored gets why.
 
         Two batches: first every fact's most relevant window, then the other windows only of the
@@ -283,7 +270,7 @@ class Engine:
                 return
             pairs = [(fact.windows[wi].citation.quote, fact.text) for fact, wi in batch]
             try:
-                for (fact, wi), s in zip(batch, self.scorer.score(pairs), strict=True):
+                for (fact, wi), s in zip(batch, scorer.score(pairs), strict=True):
                     fact.scores[wi] = s
             except Exception as exc:  # noqa: BLE001 - never fail open on a model error
                 for fact, _ in batch:
@@ -295,152 +282,10 @@ class Engine:
             [
                 (fact, wi)
                 for fact in first
-                if not fact.error and not _supports(fact, fact.checks[0], fact.scores[0], th)
+                if not fact.error and not supports(fact, fact.checks[0], fact.scores[0], th)
                 for wi in range(1, len(fact.windows))
             ]
         )
-
-
-def decide(fact: Fact, th: Thresholds, support: SupportModel | None = None) -> FactResult:
-    """One fact's verdict. A failed slot check outweighs a high entailment score on the same
-    evidence; 'supported' needs evidence that the model entails and that passes every check, and
-    for a claim with numbers, evidence where a number check positively matched. Where that rule finds
-    no support and no slot check failed, `support` (the learned decision) may still find the fact
-    stated: a faithful paraphrase the entailment model rejected."""
-    if fact.no_evidence:
-        return FactResult(fact.text, Label.UNCHECKED, 0.0, fact.error or "no evidence could be retrieved")
-    if not fact.windows:
-        return FactResult(fact.text, Label.UNSUPPORTED, 0.7, "no passage of the documents addresses this")
-    if fact.error:
-        return FactResult(fact.text, Label.UNCHECKED, 0.0, fact.error, [w.citation for w in fact.windows[:1]])
-    best_support, best_contra, vetoed = _rule(fact, th)
-    if unreadable_share(fact.text) > FOREIGN_SHARE and not vetoed:
-        # the English-only model cannot read the claim: its scores would be a guess either way
-        return FactResult(
-            fact.text,
-            Label.UNCHECKED,
-            0.0,
-            "language not supported by the judge; closest passage: " + _where(fact.windows[0].citation),
-            [fact.windows[0].citation],
-        )
-    if best_support:
-        conf, w = best_support
-        return FactResult(fact.text, Label.SUPPORTED, conf, f"stated in {_where(w.citation)}", [w.citation])
-    if support is not None and not vetoed:
-        features = fact_features(fact)
-        p = support.p_supported(features) if may_rescue(features) else 0.0
-        if p >= support.threshold:
-            w = fact.windows[closest_window(fact)]
-            return FactResult(
-                fact.text,
-                Label.SUPPORTED,
-                p,
-                f"stated in other words in {_where(w.citation)} (learned decision p={p:.2f})",
-                [w.citation],
-            )
-        if best_contra is None and p >= support.threshold - th.review_band:
-            w = fact.windows[closest_window(fact)]
-            return FactResult(
-                fact.text,
-                Label.UNCHECKED,
-                0.0,
-                f"needs review: {_where(w.citation)} comes close to stating it but the judge is not sure "
-                f"(p={p:.2f})",
-                [w.citation],
-            )
-    if best_contra:
-        conf, w, why = best_contra
-        return FactResult(fact.text, Label.CONTRADICTED, conf, f"{why} ({_where(w.citation)})", [w.citation])
-    top = fact.windows[0]
-    s = fact.scores.get(0)
-    conf = 1.0 - (s.entail if s else 0.0)
-    return FactResult(
-        fact.text,
-        Label.UNSUPPORTED,
-        max(0.5, min(conf, 0.95)),
-        f"not stated in the documents; closest passage: {_where(top.citation)}",
-        [top.citation],
-    )
-
-
-def _rule(
-    fact: Fact, th: Thresholds
-) -> tuple[tuple[float, Window] | None, tuple[float, Window, str] | None, bool]:
-    """The hand-set rule over a fact's scored windows: its best support, its strongest contradiction
-    and whether a slot check failed on relevant evidence (a veto no learned score may overrule)."""
-    best_support: tuple[float, Window] | None = None
-    best_contra: tuple[float, Window, str] | None = None
-    vetoed = False
-    # a slot check only speaks for passages about the same thing as the claim: among the most
-    # relevant ones, not a pharmacokinetics table that happens to mention another dose
-    on_topic = max(0.45, 0.85 * max(w.relevance for w in fact.windows))
-    for wi, w in enumerate(fact.windows):
-        s = fact.scores.get(wi)
-        failed = [c for c in fact.checks[wi] if not c.ok]
-        if s is None:
-            continue
-        if failed:
-            if w.relevance >= on_topic or (s.contradict >= 0.3 and w.relevance >= 0.35):
-                vetoed = True
-                conf = max(0.8, s.contradict)
-                if not best_contra or conf > best_contra[0]:
-                    best_contra = (conf, w, "; ".join(c.message for c in failed))
-            continue
-        if _supports(fact, fact.checks[wi], s, th):
-            if not best_support or s.entail > best_support[0]:
-                best_support = (s.entail, w)
-        elif s.contradict >= th.contradict and w.relevance >= 0.35:
-            if not best_contra or s.contradict > best_contra[0]:
-                best_contra = (
-                    s.contradict,
-                    w,
-                    f"the verifier model judges the passage to contradict it (p={s.contradict:.2f})",
-                )
-    return best_support, best_contra, vetoed
-
-
-def second_opinion_applies(fact: Fact, th: Thresholds) -> bool:
-    """Whether `decide` would ask the learned decision about this fact: it has scored evidence, the
-    rule found no support, no slot check vetoed it and the judge can read it."""
-    if fact.no_evidence or not fact.windows or fact.error:
-        return False
-    if unreadable_share(fact.text) > FOREIGN_SHARE:
-        return False
-    best_support, _, vetoed = _rule(fact, th)
-    return best_support is None and not vetoed
-
-
-def _supports(fact: Fact, window_checks: list[SlotCheck], s: JudgeScores, th: Thresholds) -> bool:
-    """Whether one window supports the fact: entailed, every slot check passed and, for a claim
-    with numbers, a number check positively matched."""
-    if any(not c.ok for c in window_checks):
-        return False
-    confirmed = not fact.has_quantity or any(c.ok and c.kind == "number" for c in window_checks)
-    return s.entail >= th.entail and s.entail > s.contradict and confirmed
-
-
-def _combine(text: str, start: int, end: int, parts: list[FactResult]) -> Verdict:
-    """A sentence's verdict is the worst of its facts; the reason names the failing fact."""
-    worst = max(parts, key=lambda p: SEVERITY[p.verdict])
-    citations: list[Citation] = []
-    for p in sorted(parts, key=lambda p: -SEVERITY[p.verdict]):
-        for c in p.citations:
-            if c not in citations:
-                citations.append(c)
-    reason = worst.reason
-    if len(parts) > 1:
-        if worst.verdict == Label.SUPPORTED:
-            reason = f"all {len(parts)} facts supported; " + worst.reason
-        else:
-            reason = f"part “{worst.text.strip()}”: {worst.reason}"
-    conf = worst.confidence if worst.verdict != Label.SUPPORTED else min(p.confidence for p in parts)
-    return Verdict(text, start, end, worst.verdict, float(conf), reason, citations)
-
-
-def _where(c: Citation) -> str:
-    name = c.title or c.doc_id
-    place = f"p. {c.page}" if c.page else (c.section or "")
-    return name + (f", {place}" if place and place != name else "")
 
 
 def _defined_terms(quotes) -> list[str]:
@@ -450,11 +295,6 @@ def _defined_terms(quotes) -> list[str]:
             if m.group(1) not in found:
                 found.append(m.group(1))
     return found
-
-
-def _scorer_version(scorer: Judge) -> str:
-    version = getattr(scorer, "version", None)
-    return f"{scorer.name}@{version}" if version else scorer.name
 
 
 _NAME_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]{3,}")
