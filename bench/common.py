@@ -14,9 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from pipeline.models.offline import stay_offline  # noqa: E402
+
+stay_offline()
 
 OUT = ROOT / "bench" / "out"
 SHARED = Path(os.environ.get("VERACITY_DATA_ROOT", ROOT.parent / "shared" / "data"))

@@ -33,8 +33,9 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from pipeline.models.offline import stay_offline  # noqa: E402
+
+stay_offline()
 
 from verifier_data import NOT_E  # noqa: E402 (a sibling script: scripts/ is sys.path[0])
 

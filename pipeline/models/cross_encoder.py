@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.models import MODELS_DIR
+from pipeline.models.offline import stay_offline
 from pipeline.settings import Settings
 
 MODEL_DIR = MODELS_DIR / "verifier"
@@ -35,11 +36,6 @@ BATCH = 32  # torch; the int8 ONNX graph runs one pair at a time (see TrainedJud
 _CACHE: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
 _VERSION: dict[str, str] = {}
-
-
-def _offline() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def _threads() -> int:
@@ -108,7 +104,7 @@ def load(backend: str, model_dir: Path, onnx_path: Path | None = None):
     key = (backend, str(onnx_path or model_dir))
     with _LOCK:
         if key not in _CACHE:
-            _offline()
+            stay_offline()
             tok = _load_tokenizer(model_dir)
             if backend == "onnx":
                 model = onnx_session(onnx_path or model_dir / ONNX_FILE)

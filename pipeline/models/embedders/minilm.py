@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.resources
-import os
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from pipeline.models.offline import stay_offline
+
+stay_offline()
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 
