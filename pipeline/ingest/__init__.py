@@ -1,22 +1,35 @@
-"""Turn files into Documents: PDF (per page), text, DailyMed SPL XML, openFDA drug-label JSON."""
+"""Turn files into Documents (PDF per page, text, DailyMed SPL XML, openFDA drug-label JSON) and chunk them."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.ingest.base import IngestError, Loader
 from pipeline.ingest.openfda import load_openfda
 from pipeline.ingest.pdf import load_pdf
-from pipeline.ingest.spl import load_spl, looks_like_spl
+from pipeline.ingest.spl import load_spl_file
 from pipeline.ingest.text import load_text
-from pipeline.schema import Document, VeracityError
+from pipeline.schema import Document
 
-SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md", ".xml", ".json")
+__all__ = ["LOADERS", "SUPPORTED_SUFFIXES", "IngestError", "SourceFile", "load_file"]
 
 
-class IngestError(VeracityError):
-    """A file that cannot be turned into a document; the message says why."""
+def _one(load: Callable[[bytes, str], Document]) -> Loader:
+    return lambda data, doc_id: [load(data, doc_id)]
+
+
+# file suffix -> loader. Adding a format: a module in this package and its suffixes here.
+LOADERS: dict[str, Loader] = {
+    ".pdf": _one(load_pdf),
+    ".txt": _one(load_text),
+    ".md": _one(load_text),
+    ".xml": load_spl_file,
+    ".json": load_openfda,
+}
+SUPPORTED_SUFFIXES = tuple(LOADERS)
 
 
 @dataclass(frozen=True)
@@ -37,20 +50,12 @@ def load_file(src: SourceFile, domain: str) -> list[Document]:
     except OSError as exc:
         raise IngestError(f"cannot read file: {exc.strerror or exc}") from exc
     digest = sha256_bytes(data)
-    if suffix == ".pdf":
-        docs = [load_pdf(data, src.doc_id)]
-    elif suffix in (".txt", ".md"):
-        docs = [load_text(data, src.doc_id)]
-    elif suffix == ".xml":
-        if not looks_like_spl(data):
-            raise IngestError("XML file is not a DailyMed SPL document (no urn:hl7-org:v3 <document>)")
-        docs = [load_spl(data, src.doc_id)]
-    elif suffix == ".json":
-        docs = load_openfda(data, src.doc_id)
-    else:
+    load = LOADERS.get(suffix)
+    if load is None:
         raise IngestError(
             f"unsupported file type {suffix or '(none)'}; supported: {', '.join(SUPPORTED_SUFFIXES)}"
         )
+    docs = load(data, src.doc_id)
     out = []
     for doc in docs:
         if not doc.text.strip():

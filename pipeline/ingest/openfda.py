@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from pipeline.ingest.base import IngestError
 from pipeline.schema import Document, Span
 
 # identifiers and codes, not label text
@@ -20,7 +21,6 @@ _SKIP = {
 
 def load_openfda(data: bytes, file_id: str) -> list[Document]:
     """Records of `{"results": [...]}`, a list of records, or one record; doc_id = file_id#index."""
-    from pipeline.ingest import IngestError
 
     try:
         obj = json.loads(data.decode("utf-8"))

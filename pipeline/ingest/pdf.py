@@ -8,6 +8,7 @@ import logging
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
+from pipeline.ingest.base import IngestError
 from pipeline.ingest.headings import heading_sections
 from pipeline.schema import Document, Span
 
@@ -17,7 +18,6 @@ PAGE_SEP = "\n\n"
 
 def load_pdf(data: bytes, doc_id: str) -> Document:
     """One document, text kept per page with page numbers (1-based)."""
-    from pipeline.ingest import IngestError
 
     try:
         reader = PdfReader(io.BytesIO(data))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from pipeline.ingest.base import IngestError
 from pipeline.schema import Document, Span
 
 NS = "{urn:hl7-org:v3}"
@@ -21,7 +22,6 @@ def looks_like_spl(data: bytes) -> bool:
 def load_spl(data: bytes, doc_id: str) -> Document:
     """Sections keep their displayed titles ("2 DOSAGE AND ADMINISTRATION") and LOINC codes;
     tables are flattened into rows of cells joined by ' | '."""
-    from pipeline.ingest import IngestError
 
     try:
         root = ET.fromstring(data)
@@ -173,3 +173,10 @@ def _title(root: ET.Element, doc_id: str) -> str:
     if name is not None and (name.text or "").strip():
         return name.text.strip()
     return doc_id
+
+
+def load_spl_file(data: bytes, doc_id: str) -> list[Document]:
+    """The loader for .xml files: only SPL documents are accepted."""
+    if not looks_like_spl(data):
+        raise IngestError("XML file is not a DailyMed SPL document (no urn:hl7-org:v3 <document>)")
+    return [load_spl(data, doc_id)]

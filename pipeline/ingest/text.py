@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from pipeline.ingest.base import IngestError
 from pipeline.ingest.headings import heading_sections
 from pipeline.schema import Document
 
 
 def load_text(data: bytes, doc_id: str) -> Document:
     """One document; Markdown headings and contract headings become sections."""
-    from pipeline.ingest import IngestError
 
     try:
         text = data.decode("utf-8-sig")
