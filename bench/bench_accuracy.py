@@ -288,13 +288,21 @@ def bench_contractnli(args, scorers, embedder) -> dict:
                 by_doc[it["doc_id"]] = max_cos(index, hvecs, [it["doc_id"]])
             sims.append(float(by_doc[it["doc_id"]][kpos[it["key"]]]))
         gold = [it["gold"] for it in items]
-        t, _ = best_threshold(sims, [g != "Entailment" for g in gold])
-        preds = ["NotMentioned" if s < t else "Entailment" for s in sims]
-        res = classification(gold, preds, CNLI_LABELS)
-        res["flag"] = flag_metrics([g != "Entailment" for g in gold], [p != "Entailment" for p in preds])
-        res["threshold"] = t
-        out["systems"]["embedding-baseline"] = res
+        out["systems"]["embedding-baseline"] = threshold_baseline(
+            sims, gold, "Entailment", "NotMentioned", CNLI_LABELS
+        )
     return out
+
+
+def threshold_baseline(sims, gold, positive: str, negative: str, labels) -> dict:
+    """The embedding baseline: `positive` where the cosine reaches the threshold that best separates
+    the gold flags, else `negative`."""
+    t, _ = best_threshold(sims, [g != positive for g in gold])
+    preds = [negative if s < t else positive for s in sims]
+    res = classification(gold, preds, labels)
+    res["flag"] = flag_metrics([g != positive for g in gold], [p != positive for p in preds])
+    res["threshold"] = t
+    return res
 
 
 # --- HealthVer -----------------------------------------------------------------------------------
@@ -365,12 +373,7 @@ def bench_healthver(args, scorers, embedder) -> dict:
         for j, i in enumerate(owners):
             best[i] = max(best[i], float(cvecs[j] @ qvecs[i]))
         sims = best.tolist()
-        t, _ = best_threshold(sims, [g != "Supports" for g in gold])
-        preds = ["Neutral" if s < t else "Supports" for s in sims]
-        res = classification(gold, preds, HV_LABELS)
-        res["flag"] = flag_metrics([g != "Supports" for g in gold], [p != "Supports" for p in preds])
-        res["threshold"] = t
-        out["systems"]["embedding-baseline"] = res
+        out["systems"]["embedding-baseline"] = threshold_baseline(sims, gold, "Supports", "Neutral", HV_LABELS)
     return out
 
 

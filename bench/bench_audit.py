@@ -38,12 +38,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-from pipeline.models.offline import stay_offline  # noqa: E402
-
-stay_offline()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, save_json  # noqa: E402
 
 GOAL_TURNS_PER_MIN = 600
 OPENERS = [
@@ -403,10 +399,7 @@ def main() -> int:
         f"best steady throughput {best} turns/min (goal {GOAL_TURNS_PER_MIN}); load average "
         f"{results['load_avg_start'][0]:.1f} -> {results['load_avg_end'][0]:.1f} on {os.cpu_count()} CPUs"
     )
-    out = Path(args.json) if args.json else ROOT / "bench" / "out" / f"audit-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
-    print(f"results: {out}")
+    print(f"results: {save_json('audit', results, args.json)}")
     return 0
 
 

@@ -13,7 +13,6 @@ Goals: 0 errors, p95 <= 1 s at 4 clients, server RSS <= 1.5 GB.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
@@ -29,8 +28,8 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, save_json  # noqa: E402
 
 GENERIC = [
     "Either party may assign this Agreement without the consent of the other party.",
@@ -300,10 +299,7 @@ def main() -> int:
         "goals: "
         + ", ".join(f"{k} {'PASS' if v else ('n/a' if v is None else 'FAIL')}" for k, v in goals.items())
     )
-    path = Path(args.json) if args.json else ROOT / "bench" / "out" / f"load-{args.corpus}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    print(f"wrote {path}")
+    print(f"wrote {save_json(f'load-{args.corpus}', out, args.json)}")
     return 0
 
 
