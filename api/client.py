@@ -20,7 +20,8 @@ from urllib.parse import quote
 
 import httpx
 
-from api.models import BatchResponse, CorpusInfo, JobInfo, Mode, VerifyResponse
+from api.models import BatchResponse, CorpusInfo, JobInfo, VerifyResponse
+from pipeline.schema import Mode
 
 __all__ = ["VeracityAPIError", "VeracityClient"]
 
@@ -68,11 +69,13 @@ class VeracityClient:
         question: str | None = None,
         doc_ids: Sequence[str] | None = None,
         domains: Sequence[str] | None = None,
-        mode: Mode = "annotate",
+        mode: Mode = Mode.ANNOTATE,
         language: str | None = None,
+        judge: str | None = None,
     ) -> VerifyResponse:
-        """Verdicts for every sentence of `answer`, against `corpus` or the given `contexts`."""
-        body = _request(answer, corpus, contexts, question, doc_ids, domains, mode, language)
+        """Verdicts for every sentence of `answer`, against `corpus` or the given `contexts`;
+        `judge` names a registered judge (default: the corpus's, else the server's)."""
+        body = _request(answer, corpus, contexts, question, doc_ids, domains, mode, language, judge)
         return VerifyResponse.model_validate(self._call("POST", "/v1/verify", json=body))
 
     def verify_batch(self, items: Iterable[dict[str, Any]]) -> list[VerifyResponse]:
@@ -147,11 +150,12 @@ def _request(
     question: str | None,
     doc_ids: Sequence[str] | None,
     domains: Sequence[str] | None,
-    mode: str,
+    mode: Mode,
     language: str | None,
+    judge: str | None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"answer": answer, "mode": mode}
-    for key, value in (("corpus", corpus), ("question", question), ("language", language)):
+    body: dict[str, Any] = {"answer": answer, "mode": str(mode)}
+    for key, value in (("corpus", corpus), ("question", question), ("language", language), ("judge", judge)):
         if value is not None:
             body[key] = value
     for key, seq in (("contexts", contexts), ("doc_ids", doc_ids), ("domains", domains)):

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.config import ConfigError
 from pipeline.ingest import IngestError
 from pipeline.schema import VeracityError
-from pipeline.store.corpora import CorpusError
+from pipeline.store.corpora import CorpusError, UnknownCorpus
 from pipeline.store.index_files import IndexUnavailable
 from pipeline.store.uploads import (
     DocumentConflict,
@@ -42,8 +42,9 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def not_found(what: str, name: str) -> ApiError:
-    return ApiError(404, f"{what}_not_found", f"no {what} {name!r}", field=what if what == "corpus" else None)
+def corpus_not_found(name: str, field: str = "corpus") -> ApiError:
+    """The 404 for a corpus that does not exist or that this key may not read: the same answer."""
+    return ApiError(404, "corpus_not_found", f"no corpus {name!r}", field)
 
 
 def body(code: str, message: str, field: str | None = None) -> dict:
@@ -72,13 +73,10 @@ def from_veracity_error(exc: VeracityError) -> ApiError:
         return ApiError(409, "document_not_deletable", msg, "doc_id")
     if isinstance(exc, IndexUnavailable):
         return ApiError(503, "index_unavailable", msg, headers={"Retry-After": "30"})
+    if isinstance(exc, UnknownCorpus):
+        return ApiError(404, "corpus_not_found", msg, "corpus")
     if isinstance(exc, CorpusError):
-        return ApiError(
-            404 if "unknown corpus" in msg else 422,
-            "corpus_not_found" if "unknown corpus" in msg else "invalid_corpus",
-            msg,
-            "corpus",
-        )
+        return ApiError(422, "invalid_corpus", msg, "corpus")
     if isinstance(exc, IngestError):
         return ApiError(422, "unreadable_document", msg, "files")
     if isinstance(exc, DocumentError):

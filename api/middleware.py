@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from starlette.exceptions import HTTPException
 
 from api.errors import body as error_body
+from api.state import AppState
 
 access_log = logging.getLogger("veracity.api.access")
 
@@ -25,7 +26,7 @@ class BodyTooLarge(HTTPException):
 class RequestMiddleware:
     """Pure ASGI middleware (no BaseHTTPMiddleware: streaming uploads pass through untouched)."""
 
-    def __init__(self, app, state) -> None:
+    def __init__(self, app, state: AppState) -> None:
         self.app = app
         self.state = state
 

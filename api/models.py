@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from pipeline.schema import CheckKind, Label, Mode
+from pipeline.verification.judges import JUDGES
 
 CORPUS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # a character that is not white space (Python's str.isspace set, spelled out so JSON Schema agrees)
 NON_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 _NON_BLANK = re.compile(NON_BLANK)
-Mode = Literal["annotate", "redact", "block"]
-VerdictLabel = Literal["supported", "contradicted", "unsupported", "not_a_claim", "unchecked"]
+# a registered judge's name; the schema lists them so clients (and schemathesis) see the choices
+JudgeName = Annotated[str, WithJsonSchema({"type": "string", "enum": list(JUDGES)})]
 
 _ANSWER = (
     "Customer may terminate the Agreement for convenience with sixty (60) days' notice. "
@@ -83,7 +86,7 @@ class VerifyRequest(BaseModel):
         None, max_length=20, description="Only use evidence from these domains."
     )
     mode: Mode = Field(
-        "annotate",
+        Mode.ANNOTATE,
         description="How `output` renders the answer: inline markers, flagged "
         "sentences removed, or withheld when anything is contradicted.",
     )
@@ -93,6 +96,22 @@ class VerifyRequest(BaseModel):
         description="Language hint (e.g. en, zh). The sentence splitter detects "
         "English and Chinese itself; the hint is echoed back.",
     )
+    judge: JudgeName | None = Field(
+        None,
+        description="The judge that scores claim against evidence; by default the corpus's, "
+        "else the server's.",
+    )
+
+    @field_validator("judge")
+    @classmethod
+    def _known_judge(cls, judge: str | None) -> str | None:
+        if judge is not None and judge not in JUDGES:
+            raise PydanticCustomError(
+                "unknown_judge",
+                "unknown judge {judge}: choose one of {choices}",
+                {"judge": repr(judge), "choices": ", ".join(JUDGES)},
+            )
+        return judge
 
     @model_validator(mode="after")
     def _one_source(self) -> VerifyRequest:
@@ -119,10 +138,13 @@ class SentenceOut(BaseModel):
     text: str
     start: int = Field(description="Offset of the sentence in the answer")
     end: int
-    verdict: VerdictLabel
+    verdict: Label
     confidence: float
     reason: str
     citations: list[CitationOut] = Field(default_factory=list)
+    failed_checks: list[CheckKind] = Field(
+        default_factory=list, description="The slot checks (number, date, ...) that found a contradiction"
+    )
 
 
 class SummaryOut(BaseModel):
@@ -153,6 +175,7 @@ _RESULT_EXAMPLE = {
                     "prior written notice.",
                 }
             ],
+            "failed_checks": ["number"],
         },
         {
             "text": "Invoices are payable within thirty (30) days.",
@@ -162,6 +185,7 @@ _RESULT_EXAMPLE = {
             "confidence": 0.88,
             "reason": "stated in MASTER SERVICES AGREEMENT",
             "citations": [],
+            "failed_checks": [],
         },
     ],
     "summary": {

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from pipeline.schema import VeracityError
+from pipeline.schema import Label, Mode, VeracityError
 from pipeline.settings import Settings, get_settings
 from pipeline.store.corpora import CorpusError
 
@@ -112,11 +112,11 @@ def cmd_corpora(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COLOURS = {
-    "supported": "32",
-    "contradicted": "31",
-    "unsupported": "33",
-    "unchecked": "35",
-    "not_a_claim": "2",
+    Label.SUPPORTED: "32",
+    Label.CONTRADICTED: "31",
+    Label.UNSUPPORTED: "33",
+    Label.UNCHECKED: "35",
+    Label.NOT_A_CLAIM: "2",
 }
 
 
@@ -166,9 +166,9 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         label = str(v.verdict)
         head = f"[{label} {v.confidence:.2f}]"
         if colour:
-            head = f"\x1b[{COLOURS[label]}m{head}\x1b[0m"
+            head = f"\x1b[{COLOURS[v.verdict]}m{head}\x1b[0m"
         print(f"{head} {v.text.strip()}")
-        if v.verdict != "not_a_claim":
+        if v.verdict != Label.NOT_A_CLAIM:
             print(f"    reason: {v.reason}")
         for c in v.citations[:2]:
             where = f"p. {c.page}" if c.page else c.section
@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--doc", action="append", help="restrict evidence to this doc_id (repeatable)")
     s.add_argument("--domain", action="append", help="restrict evidence to documents of this domain")
     s.add_argument("--context", action="append", help="verify against this passage file instead of a corpus")
-    s.add_argument("--mode", choices=["annotate", "redact", "block"], default="annotate")
+    s.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.ANNOTATE.value)
     s.add_argument("--json", action="store_true")
     s.add_argument("--no-color", action="store_true")
 

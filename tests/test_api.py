@@ -19,6 +19,9 @@ from test_api_support import (
 )
 
 from api.app import create_app
+from api.errors import from_veracity_error
+from pipeline.store.corpora import CorpusError, UnknownCorpus, corpus_config
+from pipeline.verification.judges import JUDGES
 
 VERDICTS = {"supported", "contradicted", "unsupported", "not_a_claim", "unchecked"}
 
@@ -511,3 +514,39 @@ def test_jobs_unknown(client):
 def test_unknown_route_and_method(client):
     err(client.get("/v1/nothing"), 404, "not_found")
     err(client.put("/v1/verify", headers=h(KEY_A)), 405, "method_not_allowed")
+
+
+# --- failed checks and judges ------------------------------------------------------------------
+
+
+def test_verify_reports_failed_checks(client):
+    r = client.post("/v1/verify", headers=h(KEY_A), json={"answer": ANSWER, "corpus": "sample"})
+    assert r.status_code == 200, r.text
+    contradicted, supported = r.json()["sentences"]
+    assert contradicted["verdict"] == "contradicted" and "number" in contradicted["failed_checks"]  # 60 vs 90
+    assert supported["verdict"] == "supported" and supported["failed_checks"] == []
+
+
+def test_verify_names_the_judge(client):
+    body = {"answer": ANSWER, "corpus": "sample", "judge": "lexical"}
+    r = client.post("/v1/verify", headers=h(KEY_A), json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["versions"]["verifier"] == "lexical-overlap"
+    r = client.post("/v1/verify/batch", headers=h(KEY_A), json={"items": [body]})
+    assert r.status_code == 200 and r.json()["results"][0]["versions"]["verifier"] == "lexical-overlap"
+    e = err(client.post("/v1/verify", headers=h(KEY_A), json=body | {"judge": "oracle"}), 422, field="judge")
+    assert "oracle" in e["message"] and all(name in e["message"] for name in JUDGES), e
+    err(
+        client.post("/v1/verify/batch", headers=h(KEY_A), json={"items": [body, body | {"judge": "oracle"}]}),
+        422,
+        field="items[1].judge",
+    )
+
+
+def test_unknown_corpus_maps_by_type(env):
+    with pytest.raises(UnknownCorpus) as unknown:
+        corpus_config("nosuch", env[1])
+    e = from_veracity_error(unknown.value)
+    assert (e.status, e.code, e.field) == (404, "corpus_not_found", "corpus")
+    e = from_veracity_error(CorpusError("corpus x: unknown setting"))
+    assert (e.status, e.code, e.field) == (422, "invalid_corpus", "corpus")

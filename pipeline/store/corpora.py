@@ -23,6 +23,10 @@ class CorpusError(VeracityError):
     """Unknown corpus, bad definition or bad path; the message says which."""
 
 
+class UnknownCorpus(CorpusError):
+    """No definition and no index under this name."""
+
+
 @dataclass(frozen=True)
 class Source:
     path: str  # a file, a directory or a glob; relative paths are relative to the definition file
@@ -162,7 +166,7 @@ def corpus_config(name: str, settings: Settings, paths: list[str] | None = None)
         config.sources = [Source(str(Path(p).resolve()), domain) for p in paths]
         config.base_dir = Path.cwd()
     if config is None:
-        raise CorpusError(
+        raise UnknownCorpus(
             f"unknown corpus {name!r}: no {settings.corpora_dir / (name + '.toml')} and no index; "
             f"give paths: `veracity index {name} PATH ...`"
         )

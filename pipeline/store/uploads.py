@@ -23,8 +23,8 @@ from pipeline.schema import VeracityError
 from pipeline.settings import Settings
 from pipeline.store.corpora import (
     CorpusConfig,
-    CorpusError,
     Source,
+    UnknownCorpus,
     check_name,
     corpus_config,
     resolve_sources,
@@ -149,7 +149,7 @@ def base_config(corpus: str, settings: Settings) -> CorpusConfig | None:
     """The corpus's own definition without the uploads directory; None for an upload-only corpus."""
     try:
         config = corpus_config(corpus, settings)
-    except CorpusError:
+    except UnknownCorpus:
         return None
     up = str(uploads_dir(settings, corpus).resolve())
     config.sources = [s for s in config.sources if _abs(s.path, config.base_dir) != up]
@@ -160,7 +160,7 @@ def corpus_exists(corpus: str, settings: Settings) -> bool:
     try:
         corpus_config(corpus, settings)
         return True
-    except CorpusError:
+    except UnknownCorpus:
         return uploads_dir(settings, corpus).is_dir()
 
 
@@ -171,7 +171,7 @@ def indexing_config(corpus: str, settings: Settings, domain: str | None = None) 
     up.mkdir(parents=True, exist_ok=True)
     try:
         config = corpus_config(corpus, settings)
-    except CorpusError:
+    except UnknownCorpus:
         config = CorpusConfig(name=corpus, domain=domain or "general", base_dir=up.parent)
     target = str(up.resolve())
     if not any(_abs(s.path, config.base_dir) == target for s in config.sources):

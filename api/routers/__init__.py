@@ -1,0 +1,1 @@
+"""The API's routes, one router per area: verify, corpora (documents and indexing jobs), operations."""
