@@ -1,8 +1,12 @@
 """Shared fixtures: the shared real data, one embedder per test session, corpus configs from paths,
-and a way to run the `veracity` command in a subprocess."""
+a way to run the `veracity` command in a subprocess, and the two indexed corpora several areas use
+(the SPL drug labels and the project's sample corpus), each built once per session.
+
+Inputs several areas share live in tests/helpers.py; each area's own fixtures in its conftest.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,10 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import home_settings
 
 from pipeline.ingest.chunk import ChunkSettings
-from pipeline.settings import PROJECT_ROOT
-from pipeline.store.corpora import CorpusConfig, Source
+from pipeline.settings import PROJECT_ROOT, Settings
+from pipeline.store.builder import index_corpus
+from pipeline.store.corpora import CorpusConfig, Source, corpus_config
 
 # CI clones the repository with ../shared beside it; the data is read-only.
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -92,3 +98,27 @@ def config_for() -> Callable[..., CorpusConfig]:
 @pytest.fixture(scope="session")
 def cli() -> Cli:
     return Cli()
+
+
+@pytest.fixture(scope="session")
+def labels(tmp_path_factory, shared, embedder):
+    """The six SPL drug labels of ../shared indexed from a corpus definition (TOML) in a temporary home."""
+    root = tmp_path_factory.mktemp("labels")
+    settings = home_settings(root)
+    glob = json.dumps(str(shared / "drug_labels" / "spl_xml" / "*.xml"))
+    (settings.corpora_dir / "labels.toml").write_text(
+        f'name = "labels"\ndomain = "drug_labels"\ndescription = "SPL labels"\npaths = [{glob}]\n'
+        "[chunking]\nchunk_size = 900\nchunk_overlap = 120\n",
+        encoding="utf-8",
+    )
+    report = index_corpus(corpus_config("labels", settings), settings, embedder=embedder)
+    assert report.failures == [] and report.documents == 6
+    return settings, report
+
+
+@pytest.fixture(scope="session")
+def sample_home(tmp_path_factory) -> Settings:
+    """A home with the project's sample corpus (corpora/sample) indexed."""
+    settings = Settings(home=tmp_path_factory.mktemp("home"), corpora_dir=PROJECT_ROOT / "corpora")
+    index_corpus(corpus_config("sample", settings), settings)
+    return settings

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
-
-from pipeline.settings import PROJECT_ROOT
-
-sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
-
-from train_decision import choose_threshold, tradeoff  # noqa: E402
+from train_decision import choose_threshold, tradeoff
 
 
 def test_threshold_is_the_lowest_that_reaches_the_target_precision():

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import train_verifier  # noqa: E402
-import verifier_data  # noqa: E402
+import train_verifier
+import verifier_data
 
 
 def test_three_way_labels_use_plain_cross_entropy():

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from test_api_support import ANSWER, KEY_A, KEY_ADMIN, h, make_settings
+from support import ANSWER, KEY_A, KEY_ADMIN, h, make_settings
 
 from api.app import create_app
 from api.config import ConfigError

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from pipeline.verification.decision import FEATURES, content_stems, may_rescue, unreadable_share
+from pipeline.verification.decision import (
+    FEATURES,
+    content_stems,
+    load_support_model,
+    may_rescue,
+    unreadable_share,
+)
 
 
 def test_unreadable_share_counts_scripts_the_judge_cannot_read():
@@ -25,3 +31,9 @@ def test_a_claim_with_numbers_is_rescued_only_when_every_number_matched():
     assert not may_rescue(base | {"numbers_covered": 0.5})  # a figure no check parsed, not in the evidence
     assert not may_rescue(base | {"has_quantity": 1.0, "number_matched": 1.0})
     assert may_rescue(base | {"has_quantity": 1.0, "number_matched": 1.0, "numbers_all_matched": 1.0})
+
+
+def test_shipped_decision_model_loads():
+    model = load_support_model()
+    assert model is not None and 0.0 < model.threshold < 1.0 and model.version
+    assert len(model.weights) == len(FEATURES)

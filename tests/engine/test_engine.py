@@ -1,19 +1,12 @@
-"""The verification engine end to end on the sample corpus: real index, real models."""
+"""The verification engine end to end on the sample corpus (`sample_home`): real index, real models."""
 
 from __future__ import annotations
-
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from pipeline.schema import Label
-from pipeline.settings import PROJECT_ROOT, Settings
-from pipeline.store.builder import index_corpus
-from pipeline.store.corpora import corpus_config
-from pipeline.verification.decision import FEATURES, SupportModel, load_support_model
+from pipeline.settings import PROJECT_ROOT
+from pipeline.verification.decision import FEATURES, SupportModel
 from pipeline.verification.engine import Engine, VerificationError
 from pipeline.verification.judges.base import JudgeScores
 from pipeline.verification.judges.lexical import LexicalJudge
@@ -27,15 +20,8 @@ ANSWER = (
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Settings:
-    settings = Settings(home=tmp_path_factory.mktemp("home"), corpora_dir=PROJECT_ROOT / "corpora")
-    index_corpus(corpus_config("sample", settings), settings)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def engine(home) -> Engine:
-    return Engine(home)
+def engine(sample_home) -> Engine:
+    return Engine(sample_home)
 
 
 def by_text(result, fragment: str):
@@ -113,8 +99,8 @@ class BrokenScorer:
         raise RuntimeError("model crashed")
 
 
-def test_model_error_is_unchecked_never_supported(home):
-    engine = Engine(home, scorer=BrokenScorer())
+def test_model_error_is_unchecked_never_supported(sample_home):
+    engine = Engine(sample_home, scorer=BrokenScorer())
     result = engine.verify(
         "Customer shall pay each undisputed invoice within thirty (30) days of receipt.", corpus="sample"
     )
@@ -136,18 +122,16 @@ class EntailsPaymentThenCrashes:
         if len(self.batches) > 1:
             raise RuntimeError("model crashed on the second batch")
         return [
-            JudgeScores(0.99, 0.005, 0.005)
-            if "undisputed invoice" in p
-            else JudgeScores(0.1, 0.8, 0.1)
+            JudgeScores(0.99, 0.005, 0.005) if "undisputed invoice" in p else JudgeScores(0.1, 0.8, 0.1)
             for p, _ in pairs
         ]
 
 
-def test_best_window_first_then_the_rest_only_where_needed(home):
+def test_best_window_first_then_the_rest_only_where_needed(sample_home):
     scorer = EntailsPaymentThenCrashes()
     pay = "Customer shall pay each undisputed invoice within thirty (30) days of receipt."
     other = "The agreement contains a two-year non-compete covenant binding the Customer."
-    result = Engine(home, scorer=scorer).verify(f"{pay} {other}", corpus="sample")
+    result = Engine(sample_home, scorer=scorer).verify(f"{pay} {other}", corpus="sample")
     first, second = scorer.batches
     assert [h for _, h in first] == [pay, other]  # one window per fact
     assert second and all(h == other for _, h in second)  # the settled fact is not scored again
@@ -162,22 +146,22 @@ class AlwaysEntails:
         return [JudgeScores(0.99, 0.005, 0.005) for _ in pairs]
 
 
-def test_failed_slot_check_outweighs_entailment(home):
-    engine = Engine(home, scorer=AlwaysEntails())
+def test_failed_slot_check_outweighs_entailment(sample_home):
+    engine = Engine(sample_home, scorer=AlwaysEntails())
     v = engine.verify(
         "Customer shall pay each undisputed invoice within 45 days of receipt.", corpus="sample"
     ).sentences[0]
     assert v.verdict == Label.CONTRADICTED
 
 
-def test_no_evidence_is_unchecked(home):
-    engine = Engine(home, scorer=AlwaysEntails())
+def test_no_evidence_is_unchecked(sample_home):
+    engine = Engine(sample_home, scorer=AlwaysEntails())
     v = engine.verify("The fee is USD 12,500 per month.", contexts=[""]).sentences[0]
     assert v.verdict == Label.UNCHECKED
 
 
-def test_contexts_rag_case_and_chinese(home):
-    engine = Engine(home, scorer=LexicalJudge())
+def test_contexts_rag_case_and_chinese(sample_home):
+    engine = Engine(sample_home, scorer=LexicalJudge())
     passage = "阿达木单抗的推荐剂量为每隔一周40毫克。本品不适用于儿童。"
     answer = "阿达木单抗的推荐剂量为每隔一周80毫克。希望这对您有帮助！"
     result = engine.verify(answer, contexts=[passage])
@@ -198,66 +182,9 @@ def test_bad_requests(engine):
     assert engine.verify("", corpus="sample").sentences == []
 
 
-def test_cli_verify_json_and_errors(home):
-    env_home = str(home.home)
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.cli",
-            "--home",
-            env_home,
-            "verify",
-            "sample",
-            "--answer",
-            "Customer shall pay each undisputed invoice within thirty (30) days.",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr
-    data = json.loads(out.stdout)
-    assert set(data) >= {"sentences", "summary", "output"}
-    assert set(data["sentences"][0]) >= {
-        "text",
-        "start",
-        "end",
-        "verdict",
-        "confidence",
-        "reason",
-        "citations",
-    }
-    bad = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--home", env_home, "verify", "nosuchcorpus", "--answer", "x"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert bad.returncode != 0 and "unknown corpus" in bad.stderr
-    missing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.cli",
-            "--home",
-            env_home,
-            "verify",
-            "sample",
-            "--answer-file",
-            str(Path(env_home) / "nope.txt"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert missing.returncode != 0 and "cannot read" in missing.stderr
-
-
-def test_claim_the_judge_cannot_read_is_unchecked_not_guessed(home):
+def test_claim_the_judge_cannot_read_is_unchecked_not_guessed(sample_home):
     # the judge would say "entailed"; it cannot read Chinese, so the verdict must not rest on it
-    engine = Engine(home, scorer=AlwaysEntails())
+    engine = Engine(sample_home, scorer=AlwaysEntails())
     v = engine.verify("逾期付款按每月1.5%计息。", corpus="sample").sentences[0]
     assert v.verdict == Label.UNCHECKED
     assert "language not supported" in v.reason
@@ -276,9 +203,9 @@ def always_supported() -> SupportModel:
     return SupportModel((0.0,) * n, 10.0, (0.0,) * n, (1.0,) * n, 0.5, "test")
 
 
-def test_second_opinion_rescues_a_paraphrase_but_never_overrules_a_slot_check(home):
-    rule_only = Engine(home, scorer=NeverEntails(), support=None)
-    rescued = Engine(home, scorer=NeverEntails(), support=always_supported())
+def test_second_opinion_rescues_a_paraphrase_but_never_overrules_a_slot_check(sample_home):
+    rule_only = Engine(sample_home, scorer=NeverEntails(), support=None)
+    rescued = Engine(sample_home, scorer=NeverEntails(), support=always_supported())
     paraphrase = "Late payments bear interest at 1.5% a month."
     assert rule_only.verify(paraphrase, corpus="sample").sentences[0].verdict == Label.UNSUPPORTED
     v = rescued.verify(paraphrase, corpus="sample").sentences[0]
@@ -290,16 +217,10 @@ def test_second_opinion_rescues_a_paraphrase_but_never_overrules_a_slot_check(ho
     assert wrong.verdict == Label.CONTRADICTED, wrong.reason
 
 
-def test_second_opinion_needs_every_number_of_the_claim_matched(home):
-    rescued = Engine(home, scorer=NeverEntails(), support=always_supported())
+def test_second_opinion_needs_every_number_of_the_claim_matched(sample_home):
+    rescued = Engine(sample_home, scorer=NeverEntails(), support=always_supported())
     # "12 months" appears nowhere: no number check matches it, so no rescue
     v = rescued.verify(
         "Late payments bear interest at 1.5% per month for up to 12 months.", corpus="sample"
     ).sentences[0]
     assert v.verdict != Label.SUPPORTED, v.reason
-
-
-def test_shipped_decision_model_loads():
-    model = load_support_model()
-    assert model is not None and 0.0 < model.threshold < 1.0 and model.version
-    assert len(model.weights) == len(FEATURES)

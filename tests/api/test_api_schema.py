@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from test_api_support import KEY_ADMIN, KEYS, ThreadedServer, make_settings
+from support import KEY_ADMIN, KEYS, ThreadedServer, make_settings
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 from fastapi.testclient import TestClient
-from test_api_support import (
+from support import (
     ANSWER,
     KEY_A,
     KEY_ADMIN,

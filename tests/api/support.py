@@ -1,4 +1,4 @@
-"""Shared set-up of the API tests (imported by tests/test_api*.py; holds no tests itself).
+"""Shared set-up of the API tests (imported by tests/api/test_api*.py; holds no tests itself).
 
 A VERACITY home with the sample corpus and a second small corpus `beta` is built once per process
 and copied for each test module; models load once per process (get_embedder and the verifier are
@@ -17,8 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from api.config import ApiSettings, KeyPolicy
-
-ROOT = Path(__file__).resolve().parent.parent
+from pipeline.settings import PROJECT_ROOT
 
 KEY_A = "key-alpha-0123456789"  # reads and writes sample, may create alpha-new
 KEY_B = "key-beta-0123456789"  # reads and writes beta only
@@ -59,8 +58,8 @@ def template_home() -> Path:
     atexit.register(shutil.rmtree, home, True)
     corpora = home / "corpora"
     corpora.mkdir()
-    shutil.copy(ROOT / "corpora" / "sample.toml", corpora / "sample.toml")
-    shutil.copytree(ROOT / "corpora" / "sample", corpora / "sample")
+    shutil.copy(PROJECT_ROOT / "corpora" / "sample.toml", corpora / "sample.toml")
+    shutil.copytree(PROJECT_ROOT / "corpora" / "sample", corpora / "sample")
     (corpora / "beta").mkdir()
     (corpora / "beta" / "refunds.txt").write_text(BETA_DOC)
     (corpora / "beta.toml").write_text('name = "beta"\ndomain = "retail"\npaths = ["beta"]\n')

@@ -1,0 +1,115 @@
+"""The `veracity` command: search and corpora as JSON, verify as JSON, and clear failures without
+tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import home_settings
+
+from pipeline.models.embedders import embedder_id
+from pipeline.store.index_files import CURRENT
+
+
+@pytest.mark.timeout(600)
+def test_cli_search_json_scoped_to_a_document(labels, cli):
+    settings, report = labels
+    run = cli.run(
+        settings.home,
+        "search",
+        "labels",
+        "recommended dose for adults",
+        "--json",
+        "-k",
+        "4",
+        "--doc",
+        "lipitor-orig.xml",
+        corpora_dir=settings.corpora_dir,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout)
+    assert out["corpus"] == "labels" and out["query"] == "recommended dose for adults"
+    assert len(out["hits"]) == 4
+    assert {h["doc_id"] for h in out["hits"]} == {"lipitor-orig.xml"}
+    for h in out["hits"]:
+        assert h["title"].startswith("LIPITOR") and h["section"] and h["text"] and h["end"] > h["start"]
+
+    run = cli.run(settings.home, "corpora", "--json", corpora_dir=settings.corpora_dir)
+    assert run.returncode == 0, run.stderr
+    row = next(r for r in json.loads(run.stdout) if r["name"] == "labels")
+    assert row["indexed"] is True and row["documents"] == 6 and row["chunks"] == report.chunks
+    assert row["model"] == embedder_id() and row["index_type"] == "flat" and row["domain"] == "drug_labels"
+
+
+def test_cli_unknown_corpus_and_missing_path_fail_clearly(tmp_path, cli):
+    settings = home_settings(tmp_path)
+    run = cli.run(settings.home, "search", "nosuch", "anything", corpora_dir=settings.corpora_dir)
+    assert run.returncode != 0 and run.stdout == ""
+    assert "unknown corpus 'nosuch'" in run.stderr and "veracity index nosuch" in run.stderr
+    assert "Traceback" not in run.stderr
+    run = cli.run(
+        settings.home, "index", "fresh", tmp_path / "does-not-exist", corpora_dir=settings.corpora_dir
+    )
+    assert run.returncode != 0 and "no such file or directory" in run.stderr and "Traceback" not in run.stderr
+    assert not (settings.indexes_dir / "fresh" / CURRENT).exists()
+
+
+def test_cli_verify_json_and_errors(sample_home):
+    env_home = str(sample_home.home)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "--home",
+            env_home,
+            "verify",
+            "sample",
+            "--answer",
+            "Customer shall pay each undisputed invoice within thirty (30) days.",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) >= {"sentences", "summary", "output"}
+    assert set(data["sentences"][0]) >= {
+        "text",
+        "start",
+        "end",
+        "verdict",
+        "confidence",
+        "reason",
+        "citations",
+    }
+    bad = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "--home", env_home, "verify", "nosuchcorpus", "--answer", "x"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode != 0 and "unknown corpus" in bad.stderr
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "--home",
+            env_home,
+            "verify",
+            "sample",
+            "--answer-file",
+            str(Path(env_home) / "nope.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert missing.returncode != 0 and "cannot read" in missing.stderr
