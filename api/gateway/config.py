@@ -19,13 +19,12 @@ corpus = "sample"
 from __future__ import annotations
 
 import os
-import tomllib
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from api.config import ConfigError
+from api.config import ConfigError, read_toml
 
 ANY_MODEL = "*"
 
@@ -109,12 +108,7 @@ class GatewayConfig(BaseModel):
 
 def load_gateway_config(path: Path | str) -> GatewayConfig:
     """The gateway TOML; ConfigError saying what is wrong."""
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"gateway config {path} does not exist") from exc
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read gateway config {path}: {exc}") from exc
+    raw = read_toml(path, "gateway config")
     values = dict(raw.get("gateway", {}))
     values["upstreams"] = raw.get("upstreams", [])
     values["keys"] = raw.get("keys", {})
