@@ -110,8 +110,6 @@ class StreamSession:
             await self.queue.put(
                 ("end", None if self.finish else "the upstream stream ended without a finish")
             )
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # noqa: BLE001 - a cut stream: what arrived is still verified
             await self.queue.put(("end", f"the upstream stream failed ({type(exc).__name__})"))
 
