@@ -80,13 +80,18 @@ class ApiSettings(Settings):
         return keys
 
 
-def load_key_file(path: Path) -> dict[str, KeyPolicy]:
+def read_toml(path: Path | str, what: str) -> dict:
+    """A TOML file's tables; ConfigError naming `what` ("API key file") when it cannot be read."""
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"API key file {path} does not exist") from exc
+        raise ConfigError(f"{what} {path} does not exist") from exc
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read API key file {path}: {exc}") from exc
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
+
+
+def load_key_file(path: Path) -> dict[str, KeyPolicy]:
+    raw = read_toml(path, "API key file")
     out: dict[str, KeyPolicy] = {}
     for i, entry in enumerate(raw.get("keys", [])):
         key = entry.get("key") or (f"sha256:{entry['key_sha256']}" if entry.get("key_sha256") else None)

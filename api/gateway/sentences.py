@@ -1,0 +1,49 @@
+"""Finding sentences in a stream of tokens with the splitter `verify` uses.
+
+The splitter decides a boundary by looking at what follows it ("Acme Inc. The" splits, "Acme Inc.
+Thermo" does not), so a sentence counts as complete only once the next one has a whole word: a
+boundary seen then does not move when more tokens arrive. The rest is flushed when the stream ends.
+The whole text is split again on each token, so offsets are exactly those `verify` would give.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pipeline.verification.claims import split_sentences
+
+_WHOLE_WORD = re.compile(r"\s*\S+[\s,;:]")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    text: str
+
+
+class SentenceStream:
+    """Feed text as it arrives; get each sentence once, in order, with offsets into the whole answer."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self._done = 0  # end offset of the last sentence handed out
+
+    def feed(self, delta: str) -> list[Span]:
+        self.text += delta
+        spans = [(s, e) for s, e in split_sentences(self.text) if s >= self._done]
+        out: list[Span] = []
+        for (s, e), (ns, _) in zip(spans, spans[1:], strict=False):
+            if not _WHOLE_WORD.match(self.text, ns):
+                break
+            out.append(self._take(s, e))
+        return out
+
+    def finish(self) -> list[Span]:
+        """The sentences not handed out yet, the trailing partial one included."""
+        return [self._take(s, e) for s, e in split_sentences(self.text) if s >= self._done]
+
+    def _take(self, s: int, e: int) -> Span:
+        self._done = e
+        return Span(s, e, self.text[s:e])
