@@ -13,8 +13,7 @@ import time
 import httpx
 import openai
 import pytest
-from test_api_support import KEY_A, KEY_B, KEY_RO
-from test_gateway_support import (
+from gateway_support import (
     CONTRADICTED,
     KEY_ENV,
     MODEL,
@@ -24,6 +23,7 @@ from test_gateway_support import (
     start_gateway,
     start_upstream,
 )
+from test_api_support import KEY_A, KEY_B, KEY_RO
 
 ANSWER = f"{SUPPORTED} {CONTRADICTED}"
 
