@@ -19,6 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from api import errors
 from api.auth import HEADER
 from api.config import ApiSettings
+from api.dependencies import principal
+from api.gateway import GatewayConfig, build_gateway_router, load_gateway_config
 from api.middleware import RequestMiddleware
 from api.routers import corpora, operations, verify
 from api.state import AppState, EngineFactory, default_engine
@@ -34,9 +36,14 @@ def create_app(
     *,
     engine: Engine | None = None,
     engine_factory: EngineFactory | None = None,
+    gateway: GatewayConfig | None = None,
 ) -> FastAPI:
-    """The app. `engine` (already loaded) or `engine_factory` replace the default Engine(settings)."""
+    """The app. `engine` (already loaded) or `engine_factory` replace the default Engine(settings);
+    `gateway` (else the file named by settings.gateway_config, if any) mounts the OpenAI-compatible
+    gateway at /v1/chat/completions and /v1/models."""
     settings = settings or ApiSettings()
+    if gateway is None and settings.gateway_config:
+        gateway = load_gateway_config(settings.gateway_config)
     state = AppState(settings, engine, engine_factory or default_engine)
 
     @asynccontextmanager
@@ -66,6 +73,10 @@ def create_app(
     from api.ui import build_ui_router  # review UI (issue 7; api/ui)
 
     app.include_router(build_ui_router(settings), prefix="/ui")
+    if gateway is not None:
+        router = build_gateway_router(lambda: state.engine, gateway, principal)
+        app.include_router(router)
+        app.state.gateway_pool = router.gateway_pool
     return app
 
 

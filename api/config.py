@@ -57,6 +57,8 @@ class ApiSettings(Settings):
     # --- start-up and logging ---
     # loaded at start-up and awaited by /readyz; env: comma-separated or a JSON list
     serve_corpora: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["sample"])
+    # TOML file of upstream LLMs: set, the OpenAI-compatible gateway is served too (api/gateway/README.md).
+    gateway_config: Path | None = None
     log_answers: bool = False  # debug: put answer text in the request log
     log_level: str = "INFO"
 

@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from api.config import ApiSettings, ConfigError, is_loopback
 from pipeline.settings import Settings
@@ -86,6 +87,8 @@ def build_settings(args, settings: Settings) -> tuple[ApiSettings, str | None]:
     api = settings if isinstance(settings, ApiSettings) else ApiSettings(**settings.model_dump())
     if getattr(args, "corpus", None):
         api = api.model_copy(update={"serve_corpora": list(args.corpus)})
+    if getattr(args, "gateway", None):
+        api = api.model_copy(update={"gateway_config": Path(args.gateway).resolve()})
     return resolve_auth(api, args.host, bool(getattr(args, "no_auth", False)))
 
 

@@ -109,8 +109,8 @@ def main() -> int:
 
     from test_api_support import ThreadedServer
 
+    from api.app import create_app
     from api.config import ApiSettings
-    from api.gateway.app import create_gateway_app
     from api.gateway.config import GatewayConfig
     from api.gateway.fake_upstream import fake_upstream
     from pipeline.settings import PROJECT_ROOT
@@ -128,7 +128,7 @@ def main() -> int:
         config = GatewayConfig(
             upstreams=[{"name": "fake", "base_url": f"{upstream.url}/v1", "models": ["fake-model"]}]
         )
-        with ThreadedServer(create_gateway_app(settings, config)) as gateway:
+        with ThreadedServer(create_app(settings, gateway=config)) as gateway:
             url = f"{gateway.url}/v1"
             stream(url, "verified")  # warm-up
             print(f"fake upstream: {args.rate:g} tokens/s, {len(REPLY.split())} words, 6 sentences")

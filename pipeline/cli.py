@@ -184,6 +184,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @command("serve")
+@command("gateway")
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from api.server import serve
 
@@ -247,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-color", action="store_true")
 
     s = sub.add_parser("serve", help="run the REST API (and review UI) with uvicorn")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--corpus", action="append", help="corpora to load at start-up (default: sample)")
+    s.add_argument("--no-auth", action="store_true", help="disable API keys (refused off loopback)")
+    s.add_argument("--gateway", metavar="TOML", help="also serve the OpenAI-compatible gateway over these upstreams")
+
+    s = sub.add_parser("gateway", help="serve with the OpenAI-compatible gateway (serve --gateway TOML)")
+    s.add_argument("gateway", metavar="TOML", help="upstream LLMs (api/gateway/README.md)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--corpus", action="append", help="corpora to load at start-up (default: sample)")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from test_api_support import ThreadedServer, make_settings
 
-from api.gateway.app import create_gateway_app
+from api.app import create_app
 from api.gateway.config import GatewayConfig
 from api.gateway.fake_upstream import Behaviour, Record, fake_upstream
 
@@ -59,4 +59,4 @@ def gateway_config(primary: Upstream, secondary: Upstream, **overrides) -> Gatew
 
 
 def start_gateway(home, config: GatewayConfig) -> ThreadedServer:
-    return ThreadedServer(create_gateway_app(make_settings(home), config)).__enter__()
+    return ThreadedServer(create_app(make_settings(home), gateway=config)).__enter__()

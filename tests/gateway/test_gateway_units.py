@@ -155,3 +155,23 @@ def test_request_options_override_headers_and_key_defaults():
     with pytest.raises(ApiError) as exc:
         resolve(VeracityOptions(), {"x-veracity-mode": "shout"}, "other", config, msgs)
     assert exc.value.status == 422
+
+
+def test_serve_mounts_the_gateway_named_in_settings(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.config import ApiSettings
+
+    toml = tmp_path / "gateway.toml"
+    toml.write_text('[[upstreams]]\nname = "local"\nbase_url = "http://127.0.0.1:9/v1"\nmodels = ["qwen-7b"]\n')
+    plain = create_app(ApiSettings(home=tmp_path, auth_disabled=True, serve_corpora=[]), engine_factory=lambda s: None)
+    with_gateway = create_app(
+        ApiSettings(home=tmp_path, auth_disabled=True, serve_corpora=[], gateway_config=toml),
+        engine_factory=lambda s: None,
+    )
+    with TestClient(plain) as client:
+        assert client.get("/v1/models").status_code == 404
+    with TestClient(with_gateway) as client:
+        models = client.get("/v1/models").json()
+    assert [m["id"] for m in models["data"]] == ["qwen-7b"]
