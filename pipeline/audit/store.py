@@ -93,13 +93,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.audit.kinds import error_kind
-from pipeline.schema import FLAGGED, Label, VeracityError, VerificationResult
+from pipeline.schema import Label, VeracityError, VerificationResult, count_verdicts
 from pipeline.settings import Settings
 
 API_RUN = "api"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
-_SEVERITY = {"contradicted": 4, "unsupported": 3, "unchecked": 2, "supported": 1, "not_a_claim": 0}
-FLAGGED_VERDICTS = tuple(sorted(str(v) for v in FLAGGED))
 
 
 class AuditStoreError(VeracityError):
@@ -449,11 +447,11 @@ class AuditStore:
         run_id = check_run_id(run_id or API_RUN)
         conversation_id = conversation_id or f"api-{uuid.uuid4().hex}"
         turn = int(turn or 0)
-        counts = {str(label): 0 for label in Label}
-        for v in result.sentences:
-            counts[str(v.verdict)] += 1
+        counts = count_verdicts(v.verdict for v in result.sentences)
         n_flagged = sum(v.flagged for v in result.sentences)
-        worst = max((str(v.verdict) for v in result.sentences), key=_SEVERITY.__getitem__, default=None)
+        worst = max(
+            (Label(v.verdict) for v in result.sentences), key=lambda label: label.severity, default=None
+        )
         timings = result.timings_ms or {}
         values = {
             "source": source,
@@ -468,12 +466,8 @@ class AuditStore:
             "error": None,
             "n_sentences": len(result.sentences),
             "n_flagged": n_flagged,
-            "n_supported": counts["supported"],
-            "n_contradicted": counts["contradicted"],
-            "n_unsupported": counts["unsupported"],
-            "n_unchecked": counts["unchecked"],
-            "n_not_a_claim": counts["not_a_claim"],
-            "worst": worst,
+            **{f"n_{label}": n for label, n in counts.items()},
+            "worst": str(worst) if worst is not None else None,
             "versions": json.dumps(result.versions or {}),
             "timings": json.dumps({k: round(float(v), 2) for k, v in timings.items()}),
             "verify_ms": verify_ms if verify_ms is not None else timings.get("total"),
@@ -543,11 +537,7 @@ class AuditStore:
             "error": error,
             "n_sentences": 0,
             "n_flagged": 0,
-            "n_supported": 0,
-            "n_contradicted": 0,
-            "n_unsupported": 0,
-            "n_unchecked": 0,
-            "n_not_a_claim": 0,
+            **{f"n_{label}": 0 for label in Label},
             "worst": None,
             "versions": None,
             "timings": None,
