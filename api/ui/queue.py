@@ -171,14 +171,22 @@ def queue_routes(ui: ReviewUI) -> APIRouter:
             position=rs.position(sentence_id, f) if sentence["flagged"] else None,
         )
 
-    @router.get("/items/{sentence_id}", name="ui_item")
-    def item(request: Request, sentence_id: str, saved: str = "", advance: str = "") -> Response:
+    def reviewer_and_id(request: Request, sentence_id: str) -> tuple[Session, int] | Response:
+        """The signed-in reviewer and the sentence id, else the page to show instead (sign-in, not found)."""
         s = ui.reviewer(request)
         if s is None:
             return login_redirect(request)
         sid = as_int(sentence_id)
         if sid is None:
             return ui.not_found(request, s, f"{sentence_id!r} is not a sentence id.")
+        return s, sid
+
+    @router.get("/items/{sentence_id}", name="ui_item")
+    def item(request: Request, sentence_id: str, saved: str = "", advance: str = "") -> Response:
+        found = reviewer_and_id(request, sentence_id)
+        if isinstance(found, Response):
+            return found
+        s, sid = found
         return item_page(
             request,
             s,
@@ -205,12 +213,10 @@ def queue_routes(ui: ReviewUI) -> APIRouter:
         session = ui.session(request)
         if not ui.post_allowed(request, session, csrf):
             return ui.forbidden(request, session)
-        s = ui.reviewer(request)
-        if s is None:
-            return login_redirect(request)
-        sid = as_int(sentence_id)
-        if sid is None:
-            return ui.not_found(request, s, f"{sentence_id!r} is not a sentence id.")
+        found = reviewer_and_id(request, sentence_id)
+        if isinstance(found, Response):
+            return found
+        s, sid = found
         f = QueueFilter.from_mapping(
             {"corpus": corpus, "run": run, "verdict": verdict, "doc": doc, "status": status}
         )

@@ -89,6 +89,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,25 @@ from pipeline.schema import Label, VeracityError, VerificationResult, count_verd
 from pipeline.settings import Settings
 
 API_RUN = "api"
+
+
+class RunStatus(StrEnum):
+    """Where an audit run stands (runs.status)."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+    OPEN = "open"  # the API's run: verifications keep arriving
+
+
+class TurnStatus(StrEnum):
+    """Whether a turn's verification is stored (turns.status)."""
+
+    DONE = "done"
+    ERROR = "error"  # retried when the run is resumed
+
+
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 
@@ -289,12 +309,12 @@ class AuditStore:
             )
             return False
 
-    def finish_run(self, run_id: str, status: str = "finished") -> None:
+    def finish_run(self, run_id: str, status: RunStatus = RunStatus.FINISHED) -> None:
         t = now()
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, updated_at = ?, finished_at = ? WHERE run_id = ?",
-                (status, t, t if status == "finished" else None, run_id),
+                (str(status), t, t if status == RunStatus.FINISHED else None, run_id),
             )
 
     def set_out_dir(self, run_id: str, out_dir: str) -> None:
@@ -391,14 +411,14 @@ class AuditStore:
             )
         }
 
-    def count_turns(self, run_id: str, status: str | None = "done") -> int:
+    def count_turns(self, run_id: str, status: TurnStatus | None = TurnStatus.DONE) -> int:
         if status is None:
             return (
                 self._conn().execute("SELECT COUNT(*) FROM turns WHERE run_id = ?", (run_id,)).fetchone()[0]
             )
         return (
             self._conn()
-            .execute("SELECT COUNT(*) FROM turns WHERE run_id = ? AND status = ?", (run_id, status))
+            .execute("SELECT COUNT(*) FROM turns WHERE run_id = ? AND status = ?", (run_id, str(status)))
             .fetchone()[0]
         )
 
@@ -462,7 +482,7 @@ class AuditStore:
             "doc_ids": json.dumps(list(doc_ids)) if doc_ids else None,
             "mode": result.mode,
             "output": result.output,
-            "status": "done",
+            "status": str(TurnStatus.DONE),
             "error": None,
             "n_sentences": len(result.sentences),
             "n_flagged": n_flagged,
@@ -533,7 +553,7 @@ class AuditStore:
             "doc_ids": json.dumps(list(doc_ids)) if doc_ids else None,
             "mode": None,
             "output": None,
-            "status": "error",
+            "status": str(TurnStatus.ERROR),
             "error": error,
             "n_sentences": 0,
             "n_flagged": 0,
@@ -582,7 +602,7 @@ class AuditStore:
                 (run_id, conversation_id, turn, *values.values()),
             )
             return cur.lastrowid
-        if row["status"] == "done" and not replace:
+        if row["status"] == TurnStatus.DONE and not replace:
             return None
         conn.execute("DELETE FROM sentences WHERE turn_id = ?", (row["id"],))
         conn.execute(

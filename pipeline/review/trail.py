@@ -107,18 +107,15 @@ class QueueFilter:
 
     def where(self, *, with_status: bool = True) -> tuple[str, list[Any]]:
         clauses, args = ["s.flagged = 1"], []
-        if self.corpus:
-            clauses.append("t.corpus = ?")
-            args.append(self.corpus)
-        if self.run:
-            clauses.append("t.run_id = ?")
-            args.append(self.run)
-        if self.verdict:
-            clauses.append("s.verdict = ?")
-            args.append(self.verdict)
-        if self.doc:
-            clauses.append("EXISTS (SELECT 1 FROM citations c WHERE c.sentence_id = s.id AND c.doc_id = ?)")
-            args.append(self.doc)
+        for clause, value in (
+            ("t.corpus = ?", self.corpus),
+            ("t.run_id = ?", self.run),
+            ("s.verdict = ?", self.verdict),
+            ("EXISTS (SELECT 1 FROM citations c WHERE c.sentence_id = s.id AND c.doc_id = ?)", self.doc),
+        ):
+            if value:
+                clauses.append(clause)
+                args.append(value)
         if with_status and self.status and self.status != ALL:
             if self.status == ReviewStatus.OPEN:
                 clauses.append("d.id IS NULL")
