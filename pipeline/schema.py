@@ -3,6 +3,7 @@ VerificationResult) and the vocabulary they share (Label, Mode, CheckKind)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -105,6 +106,15 @@ _SEVERITY = {
     Label.NOT_A_CLAIM: 0,
 }
 FLAGGED = frozenset({Label.CONTRADICTED, Label.UNSUPPORTED, Label.UNCHECKED})
+BY_SEVERITY = tuple(sorted(Label, key=lambda label: label.severity, reverse=True))  # worst first
+
+
+def count_verdicts(verdicts: Iterable[Label | str]) -> dict[str, int]:
+    """How many of each label (every label, in Label order, 0 when absent)."""
+    counts = {str(label): 0 for label in Label}
+    for verdict in verdicts:
+        counts[str(verdict)] += 1
+    return counts
 
 
 class Mode(StrEnum):
@@ -202,9 +212,7 @@ class VerificationResult:
 
     @property
     def summary(self) -> dict[str, Any]:
-        counts = {str(label): 0 for label in Label}
-        for v in self.sentences:
-            counts[str(v.verdict)] += 1
+        counts = count_verdicts(v.verdict for v in self.sentences)
         return {
             "counts": counts,
             "flagged": any(v.flagged for v in self.sentences),

@@ -68,7 +68,7 @@ def server(tmp_path_factory):
     from api.app import create_app
     from api.config import ApiSettings
     from pipeline.audit.store import AuditStore, store_path
-    from pipeline.review import ReviewStore
+    from pipeline.review.trail import ReviewStore
     from pipeline.settings import Settings
     from pipeline.store.builder import index_corpus
     from pipeline.store.corpora import corpus_config

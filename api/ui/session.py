@@ -14,7 +14,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import threading
 import time
@@ -22,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.files import atomic_write
 from pipeline.settings import Settings
 
 COOKIE = "veracity_ui"
@@ -44,11 +44,9 @@ def load_secret(settings: Settings) -> bytes:
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_bytes(32)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        atomic_write(path, lambda fp: fp.write(secret.hex()), mode=0o600, exclusive=True)
     except FileExistsError:  # another process won the race
         return bytes.fromhex(path.read_text().strip())
-    with os.fdopen(fd, "w") as fp:
-        fp.write(secret.hex())
     return secret
 
 

@@ -12,23 +12,24 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment
 
 from pipeline.audit.kinds import KIND_LABELS, kind_label
 from pipeline.audit.store import AuditStore, AuditStoreError
+from pipeline.files import atomic_write, csv_cell
+from pipeline.schema import BY_SEVERITY, FLAGGED, Label
+from pipeline.segments import cut
 
 WORST_TURNS = 20
 TOP_ROWS = 25
 MAX_PROBLEMS = 200
-VERDICT_ORDER = ("contradicted", "unsupported", "unchecked", "supported", "not_a_claim")
 COLOURS = {
-    "contradicted": "#c0392b",
-    "unsupported": "#c77c02",
-    "unchecked": "#8e44ad",
-    "supported": "#2e8b57",
-    "not_a_claim": "#8a8f98",
+    Label.CONTRADICTED: "#c0392b",
+    Label.UNSUPPORTED: "#c77c02",
+    Label.UNCHECKED: "#8e44ad",
+    Label.SUPPORTED: "#2e8b57",
+    Label.NOT_A_CLAIM: "#8a8f98",
 }
 KIND_COLOURS = {
     "number": "#c0392b",
@@ -77,35 +78,15 @@ def write_report(store: AuditStore, run_id: str, out_dir: str | os.PathLike) -> 
         "results_jsonl": out / "results.jsonl",
         "html": out / "report.html",
     }
-    n_csv = _atomic_write(paths["flagged_csv"], lambda fh: write_flagged_csv(store, run_id, fh), newline="")
-    n_jsonl = _atomic_write(paths["results_jsonl"], lambda fh: write_results_jsonl(store, run_id, fh))
+    n_csv = atomic_write(paths["flagged_csv"], lambda fh: write_flagged_csv(store, run_id, fh), newline="")
+    n_jsonl = atomic_write(paths["results_jsonl"], lambda fh: write_results_jsonl(store, run_id, fh))
     context = gather(store, run_id)
     context["files"] = {"flagged_csv": n_csv, "results_jsonl": n_jsonl}
-    _atomic_write(paths["html"], lambda fh: fh.write(render_html(context)))
+    atomic_write(paths["html"], lambda fh: fh.write(render_html(context)))
     return paths
 
 
-def _atomic_write(path: Path, write, newline: str | None = None) -> Any:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline=newline) as fh:
-            result = write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return result
-
-
 # --- flagged.csv and results.jsonl -------------------------------------------------------------
-
-
-def _cell(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula (=, +, -, @ first) is prefixed with a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def flagged_rows(store: AuditStore, run_id: str) -> Iterator[dict]:
@@ -142,14 +123,14 @@ def write_flagged_csv(store: AuditStore, run_id: str, fh) -> int:
     writer.writerow(CSV_COLUMNS)
     n = 0
     for row in flagged_rows(store, run_id):
-        writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
+        writer.writerow([csv_cell(row[c]) for c in CSV_COLUMNS])
         n += 1
     return n
 
 
 def turn_record(t: dict) -> dict:
     """The results.jsonl line of a turn (store.iter_turns / store.turn shape)."""
-    counts = {v: t[f"n_{v}"] for v in VERDICT_ORDER}
+    counts = {str(v): t[f"n_{v}"] for v in BY_SEVERITY}
     sentences = []
     for s in t["sentences"]:
         sentences.append(
@@ -234,26 +215,22 @@ def _percentile(store: AuditStore, run_id: str, n: int, p: float) -> float | Non
 
 def segments(answer: str, sentences: list[dict]) -> list[dict]:
     """The answer cut into plain text and flagged sentences (with their marker number)."""
+    marked = (
+        (s["start_char"], s["end_char"], s)
+        for s in sorted(sentences, key=lambda s: s.get("start_char") or 0)
+        if s["flagged"]
+        and s.get("start_char") is not None
+        and s.get("end_char") is not None
+        and s["end_char"] > s["start_char"]
+    )
     out: list[dict] = []
-    pos, n = 0, 0
-    for s in sorted(sentences, key=lambda s: s.get("start_char") or 0):
-        start, end = s.get("start_char"), s.get("end_char")
-        if (
-            not s["flagged"]
-            or start is None
-            or end is None
-            or start < pos
-            or end > len(answer)
-            or end <= start
-        ):
-            continue
-        n += 1
-        if start > pos:
-            out.append({"text": answer[pos:start], "verdict": None})
-        out.append({"text": answer[start:end], "verdict": s["verdict"], "n": n})
-        pos = end
-    if pos < len(answer):
-        out.append({"text": answer[pos:], "verdict": None})
+    n = 0
+    for piece in cut(answer, marked):
+        if piece.item is None:
+            out.append({"text": piece.text, "verdict": None})
+        else:
+            n += 1
+            out.append({"text": piece.text, "verdict": piece.item["verdict"], "n": n})
     return out
 
 
@@ -271,9 +248,9 @@ def gather(store: AuditStore, run_id: str) -> dict:
     }
     verdict_rows = [
         {"key": v, "label": v.replace("_", " "), "n": verdicts.get(v, 0), "colour": COLOURS[v]}
-        for v in VERDICT_ORDER
+        for v in BY_SEVERITY
     ]
-    flag_rows = [r for r in verdict_rows if r["key"] in ("contradicted", "unsupported", "unchecked")]
+    flag_rows = [r for r in verdict_rows if r["key"] in FLAGGED]
     kinds = {
         r["kind"]: r["n"]
         for r in q(
@@ -290,10 +267,7 @@ def gather(store: AuditStore, run_id: str) -> dict:
         ),
         key=lambda r: -r["n"],
     )
-    flag_cols = (
-        "SUM(s.verdict = 'contradicted') AS contradicted, SUM(s.verdict = 'unsupported') AS unsupported, "
-        "SUM(s.verdict = 'unchecked') AS unchecked"
-    )
+    flag_cols = ", ".join(f"SUM(s.verdict = '{v}') AS {v}" for v in BY_SEVERITY if v in FLAGGED)
     base = (
         "FROM sentences s JOIN turns t ON t.id = s.turn_id "
         "LEFT JOIN citations c ON c.sentence_id = s.id AND c.rank = 0 WHERE t.run_id = ? AND s.flagged = 1"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.audit.readers import Conversation, InputProblem, TurnTask, count_turns, read_transcripts
-from pipeline.audit.store import AuditStore
+from pipeline.audit.store import AuditStore, RunStatus, TurnStatus
 from pipeline.schema import VeracityError, VerificationResult
 from pipeline.settings import Settings
 
@@ -271,12 +271,12 @@ class AuditRunner:
         if self.progress:
             from tqdm import tqdm
 
-            total = max(0, count_turns(paths) - self.store.count_turns(self.run_id, "done"))
+            total = max(0, count_turns(paths) - self.store.count_turns(self.run_id, TurnStatus.DONE))
             bar = tqdm(
                 total=total, unit="turn", desc=f"audit {self.run_id}", dynamic_ncols=True, file=sys.stderr
             )
         previous_term = _install_sigterm()
-        status = "failed"
+        status = RunStatus.FAILED
         stream = None
         try:
             stream = (self._in_process if self.workers == 1 else self._pool)(self.tasks(paths))
@@ -291,9 +291,9 @@ class AuditRunner:
                     bar.set_postfix(
                         flagged=self.summary.flagged_turns, errors=self.summary.errors, refresh=False
                     )
-            status = "finished"
+            status = RunStatus.FINISHED
         except KeyboardInterrupt:
-            status = "interrupted"
+            status = RunStatus.INTERRUPTED
             raise
         finally:
             if stream is not None:

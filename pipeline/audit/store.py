@@ -89,17 +89,35 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pipeline.audit.kinds import error_kind
-from pipeline.schema import FLAGGED, Label, VeracityError, VerificationResult
+from pipeline.schema import Label, VeracityError, VerificationResult, count_verdicts
 from pipeline.settings import Settings
 
 API_RUN = "api"
+
+
+class RunStatus(StrEnum):
+    """Where an audit run stands (runs.status)."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+    OPEN = "open"  # the API's run: verifications keep arriving
+
+
+class TurnStatus(StrEnum):
+    """Whether a turn's verification is stored (turns.status)."""
+
+    DONE = "done"
+    ERROR = "error"  # retried when the run is resumed
+
+
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
-_SEVERITY = {"contradicted": 4, "unsupported": 3, "unchecked": 2, "supported": 1, "not_a_claim": 0}
-FLAGGED_VERDICTS = tuple(sorted(str(v) for v in FLAGGED))
 
 
 class AuditStoreError(VeracityError):
@@ -291,12 +309,12 @@ class AuditStore:
             )
             return False
 
-    def finish_run(self, run_id: str, status: str = "finished") -> None:
+    def finish_run(self, run_id: str, status: RunStatus = RunStatus.FINISHED) -> None:
         t = now()
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, updated_at = ?, finished_at = ? WHERE run_id = ?",
-                (status, t, t if status == "finished" else None, run_id),
+                (str(status), t, t if status == RunStatus.FINISHED else None, run_id),
             )
 
     def set_out_dir(self, run_id: str, out_dir: str) -> None:
@@ -393,14 +411,14 @@ class AuditStore:
             )
         }
 
-    def count_turns(self, run_id: str, status: str | None = "done") -> int:
+    def count_turns(self, run_id: str, status: TurnStatus | None = TurnStatus.DONE) -> int:
         if status is None:
             return (
                 self._conn().execute("SELECT COUNT(*) FROM turns WHERE run_id = ?", (run_id,)).fetchone()[0]
             )
         return (
             self._conn()
-            .execute("SELECT COUNT(*) FROM turns WHERE run_id = ? AND status = ?", (run_id, status))
+            .execute("SELECT COUNT(*) FROM turns WHERE run_id = ? AND status = ?", (run_id, str(status)))
             .fetchone()[0]
         )
 
@@ -449,11 +467,11 @@ class AuditStore:
         run_id = check_run_id(run_id or API_RUN)
         conversation_id = conversation_id or f"api-{uuid.uuid4().hex}"
         turn = int(turn or 0)
-        counts = {str(label): 0 for label in Label}
-        for v in result.sentences:
-            counts[str(v.verdict)] += 1
+        counts = count_verdicts(v.verdict for v in result.sentences)
         n_flagged = sum(v.flagged for v in result.sentences)
-        worst = max((str(v.verdict) for v in result.sentences), key=_SEVERITY.__getitem__, default=None)
+        worst = max(
+            (Label(v.verdict) for v in result.sentences), key=lambda label: label.severity, default=None
+        )
         timings = result.timings_ms or {}
         values = {
             "source": source,
@@ -464,16 +482,12 @@ class AuditStore:
             "doc_ids": json.dumps(list(doc_ids)) if doc_ids else None,
             "mode": result.mode,
             "output": result.output,
-            "status": "done",
+            "status": str(TurnStatus.DONE),
             "error": None,
             "n_sentences": len(result.sentences),
             "n_flagged": n_flagged,
-            "n_supported": counts["supported"],
-            "n_contradicted": counts["contradicted"],
-            "n_unsupported": counts["unsupported"],
-            "n_unchecked": counts["unchecked"],
-            "n_not_a_claim": counts["not_a_claim"],
-            "worst": worst,
+            **{f"n_{label}": n for label, n in counts.items()},
+            "worst": str(worst) if worst is not None else None,
             "versions": json.dumps(result.versions or {}),
             "timings": json.dumps({k: round(float(v), 2) for k, v in timings.items()}),
             "verify_ms": verify_ms if verify_ms is not None else timings.get("total"),
@@ -539,15 +553,11 @@ class AuditStore:
             "doc_ids": json.dumps(list(doc_ids)) if doc_ids else None,
             "mode": None,
             "output": None,
-            "status": "error",
+            "status": str(TurnStatus.ERROR),
             "error": error,
             "n_sentences": 0,
             "n_flagged": 0,
-            "n_supported": 0,
-            "n_contradicted": 0,
-            "n_unsupported": 0,
-            "n_unchecked": 0,
-            "n_not_a_claim": 0,
+            **{f"n_{label}": 0 for label in Label},
             "worst": None,
             "versions": None,
             "timings": None,
@@ -592,7 +602,7 @@ class AuditStore:
                 (run_id, conversation_id, turn, *values.values()),
             )
             return cur.lastrowid
-        if row["status"] == "done" and not replace:
+        if row["status"] == TurnStatus.DONE and not replace:
             return None
         conn.execute("DELETE FROM sentences WHERE turn_id = ?", (row["id"],))
         conn.execute(

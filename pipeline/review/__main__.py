@@ -1,3 +1,3 @@
-from pipeline.review import main
+from pipeline.review.cli import main
 
 raise SystemExit(main())

@@ -28,6 +28,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from pipeline.files import fsync_dir
 from pipeline.ingest.chunk import ChunkSettings
 from pipeline.schema import Chunk, Document, Span, VeracityError
 
@@ -322,7 +323,7 @@ def write_version(
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(pointer, cdir / CURRENT)
-        _fsync_dir(cdir)
+        fsync_dir(cdir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -375,15 +376,7 @@ def _fsync_tree(root: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        _fsync_dir(Path(dirpath))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(Path(dirpath))
 
 
 def _prune(cdir: Path, live: str, keep: int) -> None:

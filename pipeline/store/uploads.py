@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.files import fsync_dir
 from pipeline.ingest import SUPPORTED_SUFFIXES, IngestError, SourceFile, load_file
 from pipeline.schema import VeracityError
 from pipeline.settings import Settings
@@ -244,7 +245,7 @@ def accept_staged(
             continue
         os.replace(sf.path, up / sf.filename)
         out.accepted.append(sf.filename)
-    _fsync_dir(up)
+    fsync_dir(up)
     return out
 
 
@@ -283,12 +284,4 @@ def delete_upload(corpus: str, file: str, settings: Settings) -> None:
         path.unlink()
     except FileNotFoundError as exc:
         raise DocumentNotFound(f"no uploaded document {file!r} in corpus {corpus!r}") from exc
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)

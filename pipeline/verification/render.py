@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.schema import Label, Verdict
+from pipeline.segments import cut
 
 MARK = {Label.CONTRADICTED: "✗", Label.UNSUPPORTED: "?", Label.UNCHECKED: "!"}
 
@@ -24,12 +25,8 @@ def render(answer: str, verdicts: Sequence[Verdict], mode: str) -> str:
     if mode == "redact":
         if not flagged:
             return answer
-        out, pos = [], 0
-        for v in flagged:
-            out.append(answer[pos : v.start])
-            pos = v.end
-        out.append(answer[pos:])
-        text = " ".join("".join(out).split(" ")).strip()
+        kept = "".join(p.text for p in cut(answer, ((v.start, v.end, v) for v in flagged)) if p.item is None)
+        text = " ".join(kept.split(" ")).strip()
         text = "\n".join(" ".join(line.split()) for line in text.splitlines()).strip()
         return (
             text
@@ -44,12 +41,12 @@ def annotate(answer: str, verdicts: Sequence[Verdict]) -> str:
     flagged = [v for v in verdicts if v.flagged]
     if not flagged:
         return answer
-    out, pos = [], 0
-    for n, v in enumerate(flagged, start=1):
-        out.append(answer[pos : v.end])
-        out.append(f" [{n}{MARK[v.verdict]}]")
-        pos = v.end
-    out.append(answer[pos:])
+    out = []
+    for piece in cut(answer, ((v.start, v.end, (n, v)) for n, v in enumerate(flagged, start=1))):
+        out.append(piece.text)
+        if piece.item is not None:
+            n, v = piece.item
+            out.append(f" [{n}{MARK[v.verdict]}]")
     lines = ["", "", "Flagged by Veracity:"]
     for n, v in enumerate(flagged, start=1):
         lines.append(f"[{n}] {v.verdict}: {v.text.strip()} — {v.reason}")

@@ -18,15 +18,10 @@ from api.ui import build_ui_router
 from api.ui import evidence as ev
 from api.ui.session import COOKIE, LoginThrottle, Session, Signer
 from pipeline.audit.store import AuditStore, store_path
-from pipeline.review import (
-    EXPORT_COLUMNS,
-    QueueFilter,
-    ReviewError,
-    ReviewStore,
-    hash_password,
-    main,
-    verify_password,
-)
+from pipeline.review.accounts import ReviewError, hash_password, verify_password
+from pipeline.review.cli import main
+from pipeline.review.export import EXPORT_COLUMNS, iter_csv
+from pipeline.review.trail import QueueFilter, ReviewStore
 from pipeline.schema import Citation, Document, Label, Span, Verdict, VerificationResult
 from pipeline.settings import Settings
 
@@ -297,7 +292,7 @@ def test_export_csv(rs: ReviewStore):
     rs.decide(ids["t1.0"], "dismissed", "alice", '=HYPERLINK("http://evil")')
     rs.decide(ids["t1.0"], "confirmed", "bob", "wrong period")
     rs.decide(ids["t3.0"], "escalated", "alice")
-    rows = list(csv.DictReader(io.StringIO("".join(rs.iter_csv()))))
+    rows = list(csv.DictReader(io.StringIO("".join(iter_csv(rs)))))
     assert list(rows[0]) == EXPORT_COLUMNS
     assert [(r["decision"], r["reviewer"], r["current"]) for r in rows] == [
         ("dismissed", "alice", "0"),
@@ -311,9 +306,9 @@ def test_export_csv(rs: ReviewStore):
         and rows[1]["verdict"] == "contradicted"
     )
     assert rows[1]["quote"] == QUOTE and rows[1]["doc_id"] == "msa.md" and rows[1]["page"] == "2"
-    latest = list(csv.DictReader(io.StringIO("".join(rs.iter_csv(latest_only=True)))))
+    latest = list(csv.DictReader(io.StringIO("".join(iter_csv(rs, latest_only=True)))))
     assert [r["decision"] for r in latest] == ["confirmed", "escalated"]
-    only_r2 = list(csv.DictReader(io.StringIO("".join(rs.iter_csv(run="r2")))))
+    only_r2 = list(csv.DictReader(io.StringIO("".join(iter_csv(rs, run="r2")))))
     assert [r["sentence_id"] for r in only_r2] == [str(ids["t3.0"])]
     out = io.StringIO()
     assert main(["--db", str(rs.store.path), "export", "--latest"], stdout=out) == 0

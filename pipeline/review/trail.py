@@ -1,0 +1,344 @@
+"""The review trail: reviewers' decisions on flagged sentences, append-only, and the queue of
+flagged sentences with their current status.
+
+It lives in the audit store's SQLite file (pipeline.audit.store) beside the audit tables, in
+tables of its own, created here idempotently; the audit tables are only read.
+
+Tables (review schema version 1, tracked in `review_schema`, separate from the audit store's)
+-------------------------------------------------------------------------------------------
+decisions        append-only: one row per decision; UPDATE and DELETE are refused by triggers
+    id INTEGER PRIMARY KEY AUTOINCREMENT
+    sentence_id INTEGER            sentences.id of the flagged sentence (no foreign key: the trail
+                                   outlives a re-verified turn)
+    turn_id INTEGER, run_id TEXT   copied from the sentence's turn when deciding
+    decision TEXT                  a ReviewDecision: confirmed | dismissed | escalated
+    comment TEXT                   free text, '' when none
+    reviewer TEXT, decided_at TEXT who (reviewer name) and when (UTC ISO-8601)
+    verdict TEXT, sentence TEXT    the verdict and sentence text as the reviewer saw them
+The current status of a sentence is its latest decision (highest id); 'open' when it has none.
+
+reviewers        local accounts of the review UI (pipeline.review.accounts)
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+from pipeline.audit.store import AuditStore, apply_migrations, now
+from pipeline.review.accounts import ReviewerAccounts, ReviewError, check_reviewer_name
+
+
+class ReviewDecision(StrEnum):
+    """What a reviewer decided about a flagged sentence."""
+
+    CONFIRMED = "confirmed"  # a real error
+    DISMISSED = "dismissed"  # a false alarm
+    ESCALATED = "escalated"  # for someone else to decide
+
+
+class ReviewStatus(StrEnum):
+    """A flagged sentence's current status: its latest decision, or open before any."""
+
+    OPEN = "open"
+    CONFIRMED = ReviewDecision.CONFIRMED.value
+    DISMISSED = ReviewDecision.DISMISSED.value
+    ESCALATED = ReviewDecision.ESCALATED.value
+
+
+# the queue's status filter: a status, or any decision ('reviewed'), or everything ('all')
+REVIEWED, ALL = "reviewed", "all"
+STATUS_FILTERS = (*ReviewStatus, REVIEWED, ALL)
+
+
+# --- schema ----------------------------------------------------------------------------------------
+
+
+def _r1(conn: sqlite3.Connection) -> None:
+    for sql in (
+        """CREATE TABLE IF NOT EXISTS decisions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            sentence_id INTEGER NOT NULL, turn_id INTEGER, run_id TEXT,
+            decision TEXT NOT NULL CHECK (decision IN ('confirmed', 'dismissed', 'escalated')),
+            comment TEXT NOT NULL DEFAULT '', reviewer TEXT NOT NULL, decided_at TEXT NOT NULL,
+            verdict TEXT, sentence TEXT)""",
+        "CREATE INDEX IF NOT EXISTS decisions_sentence ON decisions(sentence_id, id)",
+        "CREATE INDEX IF NOT EXISTS decisions_run ON decisions(run_id, id)",
+        """CREATE TRIGGER IF NOT EXISTS decisions_append_only_update BEFORE UPDATE ON decisions
+           BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END""",
+        """CREATE TRIGGER IF NOT EXISTS decisions_append_only_delete BEFORE DELETE ON decisions
+           BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END""",
+        """CREATE TABLE IF NOT EXISTS reviewers (
+            name TEXT PRIMARY KEY, password TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+    ):
+        conn.execute(sql)
+
+
+# REVIEW_MIGRATIONS[i] brings the review tables to version i + 1; never edit an applied one.
+REVIEW_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_r1]
+REVIEW_SCHEMA_VERSION = len(REVIEW_MIGRATIONS)
+
+
+# --- queue filters ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """Which flagged sentences to list. Empty strings mean 'any'. status: one of STATUS_FILTERS."""
+
+    corpus: str = ""
+    run: str = ""
+    verdict: str = ""
+    doc: str = ""
+    status: str = ""
+
+    @classmethod
+    def from_mapping(cls, values: Any) -> QueueFilter:
+        return cls(**{f.name: str(values.get(f.name) or "").strip()[:300] for f in fields(cls)})
+
+    def items(self) -> list[tuple[str, str]]:
+        """The non-empty filters, for query strings."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self) if getattr(self, f.name)]
+
+    def where(self, *, with_status: bool = True) -> tuple[str, list[Any]]:
+        clauses, args = ["s.flagged = 1"], []
+        for clause, value in (
+            ("t.corpus = ?", self.corpus),
+            ("t.run_id = ?", self.run),
+            ("s.verdict = ?", self.verdict),
+            ("EXISTS (SELECT 1 FROM citations c WHERE c.sentence_id = s.id AND c.doc_id = ?)", self.doc),
+        ):
+            if value:
+                clauses.append(clause)
+                args.append(value)
+        if with_status and self.status and self.status != ALL:
+            if self.status == ReviewStatus.OPEN:
+                clauses.append("d.id IS NULL")
+            elif self.status == REVIEWED:
+                clauses.append("d.id IS NOT NULL")
+            else:
+                clauses.append("d.decision = ?")
+                args.append(self.status)
+        return " WHERE " + " AND ".join(clauses), args
+
+
+_QUEUE_FROM = """
+    FROM sentences s JOIN turns t ON t.id = s.turn_id
+    LEFT JOIN decisions d ON d.id = (SELECT MAX(x.id) FROM decisions x WHERE x.sentence_id = s.id)"""
+
+
+class ReviewStore(ReviewerAccounts):
+    """Decisions and reviewer accounts in the audit store's SQLite file. Thread-safe like AuditStore."""
+
+    def __init__(self, store: AuditStore | str | os.PathLike) -> None:
+        self._own = not isinstance(store, AuditStore)
+        self.store = AuditStore(store) if self._own else store
+        self._migrate()
+
+    def close(self) -> None:
+        if self._own:
+            self.store.close()
+
+    def __enter__(self) -> ReviewStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        with self.store.transaction() as conn:
+            current = apply_migrations(conn, "review_schema", REVIEW_MIGRATIONS)
+        if current > REVIEW_SCHEMA_VERSION:
+            raise ReviewError(
+                f"review tables in {self.store.path} have version {current}, newer than this "
+                f"Veracity understands ({REVIEW_SCHEMA_VERSION}); upgrade Veracity"
+            )
+
+    # --- decisions ---------------------------------------------------------------------------------
+    def decide(self, sentence_id: int, decision: str, reviewer: str, comment: str = "") -> dict:
+        """Append a decision on a flagged sentence; returns the stored row. Earlier decisions stay."""
+        try:
+            decision = ReviewDecision(decision)
+        except ValueError:
+            raise ReviewError(
+                f"unknown decision {decision!r}; use one of {', '.join(ReviewDecision)}"
+            ) from None
+        check_reviewer_name(reviewer)
+        comment = (comment or "").strip()
+        if len(comment) > 4000:
+            raise ReviewError("the comment is longer than 4000 characters")
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                "SELECT s.id, s.turn_id, s.flagged, s.verdict, s.text, t.run_id FROM sentences s "
+                "JOIN turns t ON t.id = s.turn_id WHERE s.id = ?",
+                (int(sentence_id),),
+            ).fetchone()
+            if row is None:
+                raise ReviewError(f"no sentence {sentence_id}")
+            if not row["flagged"]:
+                raise ReviewError(
+                    f"sentence {sentence_id} is {row['verdict']}, not flagged: nothing to review"
+                )
+            cur = conn.execute(
+                "INSERT INTO decisions (sentence_id, turn_id, run_id, decision, comment, reviewer, decided_at, "
+                "verdict, sentence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row["id"],
+                    row["turn_id"],
+                    row["run_id"],
+                    str(decision),
+                    comment,
+                    reviewer,
+                    now(),
+                    row["verdict"],
+                    row["text"],
+                ),
+            )
+            return dict(conn.execute("SELECT * FROM decisions WHERE id = ?", (cur.lastrowid,)).fetchone())
+
+    def history(self, sentence_id: int) -> list[dict]:
+        """Every decision on the sentence, oldest first."""
+        return self.store.query(
+            "SELECT * FROM decisions WHERE sentence_id = ? ORDER BY id", (int(sentence_id),)
+        )
+
+    def current(self, sentence_id: int) -> dict | None:
+        """The latest decision on the sentence (its current status), or None when still open."""
+        rows = self.store.query(
+            "SELECT * FROM decisions WHERE sentence_id = ? ORDER BY id DESC LIMIT 1", (int(sentence_id),)
+        )
+        return rows[0] if rows else None
+
+    def status(self, sentence_id: int) -> str:
+        cur = self.current(sentence_id)
+        return cur["decision"] if cur else ReviewStatus.OPEN
+
+    # --- the queue ---------------------------------------------------------------------------------
+    def queue(self, f: QueueFilter = QueueFilter(), *, limit: int = 50, offset: int = 0) -> list[dict]:
+        """Flagged sentences matching the filter (by sentence id), with their status and best citation."""
+        where, args = f.where()
+        rows = self.store.query(
+            "SELECT s.id, s.turn_id, s.idx, s.text, s.verdict, s.confidence, s.reason, s.kind, t.run_id, "
+            "t.conversation_id, t.turn, t.corpus, COALESCE(d.decision, 'open') AS status, d.reviewer, "
+            "d.decided_at, d.comment, "
+            "(SELECT c.title FROM citations c WHERE c.sentence_id = s.id ORDER BY c.rank LIMIT 1) AS title, "
+            "(SELECT c.doc_id FROM citations c WHERE c.sentence_id = s.id ORDER BY c.rank LIMIT 1) AS doc_id"
+            + _QUEUE_FROM
+            + where
+            + " ORDER BY s.id LIMIT ? OFFSET ?",
+            (*args, int(limit), int(offset)),
+        )
+        return rows
+
+    def count(self, f: QueueFilter = QueueFilter()) -> int:
+        where, args = f.where()
+        return self.store.query("SELECT COUNT(*) AS n" + _QUEUE_FROM + where, args)[0]["n"]
+
+    def counts(self, f: QueueFilter = QueueFilter()) -> dict[str, Any]:
+        """Counts within the filter, ignoring its status: {'total', 'status': {...}, 'verdict': {...}}."""
+        where, args = f.where(with_status=False)
+        out: dict[str, Any] = {"total": 0, "status": {str(s): 0 for s in ReviewStatus}, "verdict": {}}
+        for r in self.store.query(
+            "SELECT COALESCE(d.decision, 'open') AS st, s.verdict, COUNT(*) AS n"
+            + _QUEUE_FROM
+            + where
+            + " GROUP BY st, s.verdict",
+            args,
+        ):
+            out["total"] += r["n"]
+            out["status"][r["st"]] = out["status"].get(r["st"], 0) + r["n"]
+            out["verdict"][r["verdict"]] = out["verdict"].get(r["verdict"], 0) + r["n"]
+        out["status"][REVIEWED] = out["total"] - out["status"][ReviewStatus.OPEN]
+        return out
+
+    def neighbours(self, sentence_id: int, f: QueueFilter = QueueFilter()) -> tuple[int | None, int | None]:
+        """(previous, next) sentence ids in the filtered queue around `sentence_id`."""
+        where, args = f.where()
+        prev = self.store.query(
+            "SELECT MAX(s.id) AS id" + _QUEUE_FROM + where + " AND s.id < ?", (*args, int(sentence_id))
+        )[0]["id"]
+        nxt = self.store.query(
+            "SELECT MIN(s.id) AS id" + _QUEUE_FROM + where + " AND s.id > ?", (*args, int(sentence_id))
+        )[0]["id"]
+        return prev, nxt
+
+    def position(self, sentence_id: int, f: QueueFilter = QueueFilter()) -> dict:
+        """{'index': 1-based place of the sentence in the filtered queue (None when it is not in it), 'total'}."""
+        where, args = f.where()
+        row = self.store.query(
+            "SELECT COUNT(*) AS total, SUM(s.id < ?) AS before, SUM(s.id = ?) AS inside"
+            + _QUEUE_FROM
+            + where,
+            (int(sentence_id), int(sentence_id), *args),
+        )[0]
+        return {"index": (row["before"] or 0) + 1 if row["inside"] else None, "total": row["total"]}
+
+    def first(self, f: QueueFilter = QueueFilter()) -> int | None:
+        where, args = f.where()
+        return self.store.query("SELECT MIN(s.id) AS id" + _QUEUE_FROM + where, args)[0]["id"]
+
+    def filter_options(self, limit: int = 500) -> dict[str, list[str]]:
+        """Values to offer in the queue's filters: corpora, runs, verdicts and cited documents of flags."""
+        q = self.store.query
+        return {
+            "corpus": [
+                r["v"]
+                for r in q(
+                    "SELECT DISTINCT corpus AS v FROM turns WHERE corpus IS NOT NULL "
+                    "AND n_flagged > 0 ORDER BY v LIMIT ?",
+                    (limit,),
+                )
+            ],
+            "run": [
+                r["run_id"]
+                for r in q("SELECT run_id FROM runs ORDER BY created_at DESC, run_id LIMIT ?", (limit,))
+            ],
+            "verdict": [
+                r["v"] for r in q("SELECT DISTINCT verdict AS v FROM sentences WHERE flagged = 1 ORDER BY v")
+            ],
+            "doc": [
+                r["v"]
+                for r in q(
+                    "SELECT DISTINCT c.doc_id AS v FROM citations c JOIN sentences s ON "
+                    "s.id = c.sentence_id WHERE s.flagged = 1 AND c.doc_id IS NOT NULL "
+                    "ORDER BY v LIMIT ?",
+                    (limit,),
+                )
+            ],
+        }
+
+    # --- progress ------------------------------------------------------------------------------------
+    def progress(self) -> list[dict]:
+        """Per run (newest first): flagged, reviewed, open, one count per ReviewDecision and
+        confirmed_share (confirmed / reviewed, None before any review)."""
+        per_decision = ", ".join(f"SUM(d.decision = '{d}') AS {d}" for d in ReviewDecision)
+        stats = {
+            r["run_id"]: r
+            for r in self.store.query(
+                f"SELECT t.run_id, COUNT(*) AS flagged, SUM(d.id IS NOT NULL) AS reviewed, {per_decision}"
+                + _QUEUE_FROM
+                + " WHERE s.flagged = 1 GROUP BY t.run_id"
+            )
+        }
+        out = []
+        for run in self.store.runs():
+            s = stats.get(run["run_id"], {})
+            row = {
+                "run_id": run["run_id"],
+                "kind": run["kind"],
+                "corpus": run["corpus"],
+                "status": run["status"],
+                "created_at": run["created_at"],
+                "turns": run["done"],
+            }
+            for k in ("flagged", REVIEWED, *map(str, ReviewDecision)):
+                row[k] = int(s.get(k) or 0)
+            row["open"] = row["flagged"] - row[REVIEWED]
+            row["confirmed_share"] = row["confirmed"] / row[REVIEWED] if row[REVIEWED] else None
+            out.append(row)
+        return out
