@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.settings import PROJECT_ROOT
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = PROJECT_ROOT
 PASSWORD = "review-pass-2026"
 XSS_ANSWER = (
     "Late payments bear interest at 1.5% per month. <img src=x onerror=window.__xss=1> "
