@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.files import atomic_write
 from pipeline.settings import Settings
 from pipeline.store import uploads as docs
 
@@ -137,9 +138,7 @@ class JobManager:
             self.dir.mkdir(parents=True, exist_ok=True)
             with self._lock:
                 text = json.dumps(job)
-            tmp = self.dir / f".{job['id']}.{threading.get_ident()}.tmp"
-            tmp.write_text(text)
-            os.replace(tmp, self.dir / f"{job['id']}.json")
+            atomic_write(self.dir / f"{job['id']}.json", lambda fh: fh.write(text))
         except OSError:
             log.exception("cannot save job %s", job["id"])
 

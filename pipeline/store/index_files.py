@@ -28,7 +28,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from pipeline.files import fsync_dir
+from pipeline.files import atomic_write, fsync_dir
 from pipeline.ingest.chunk import ChunkSettings
 from pipeline.schema import Chunk, Document, Span, VeracityError
 
@@ -317,13 +317,7 @@ def write_version(
         (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=1))
         _fsync_tree(tmp)
         os.rename(tmp, vdir)
-        pointer = cdir / f".{CURRENT}.tmp"
-        with open(pointer, "w") as fh:
-            fh.write(vdir.name)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(pointer, cdir / CURRENT)
-        fsync_dir(cdir)
+        atomic_write(cdir / CURRENT, lambda fh: fh.write(vdir.name))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
