@@ -12,9 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pipeline.schema import Document
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.store.index_files import CorpusIndex
+    from pipeline.verification.engine import Engine
 
 log = logging.getLogger("veracity.ui")
 
@@ -55,15 +60,15 @@ class DocLookup:
 
 
 class DocumentSource:
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._indexes: dict[str, tuple[str, Any]] = {}
+        self._indexes: dict[str, tuple[str, CorpusIndex]] = {}
         self._lock = threading.Lock()
 
-    def _index(self, corpus: str, engine: Any | None) -> Any:
-        if engine is not None and hasattr(engine, "retriever"):
+    def _index(self, corpus: str, engine: Engine | None) -> CorpusIndex:
+        if engine is not None:
             try:
-                return engine.retriever(corpus)[0].index
+                return engine.index(corpus)
             except Exception:  # noqa: BLE001 - fall back to opening the index ourselves
                 log.debug("engine could not open corpus %s", corpus, exc_info=True)
         from pipeline.store.corpora import open_index
@@ -80,7 +85,7 @@ class DocumentSource:
             self._indexes[corpus] = (index.manifest.version, index)
         return index
 
-    def get(self, corpus: str | None, doc_id: str, engine: Any | None = None) -> DocLookup:
+    def get(self, corpus: str | None, doc_id: str, engine: Engine | None = None) -> DocLookup:
         if not corpus:
             return DocLookup(
                 None, "this answer was verified against passages given with the request, not a corpus"

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
@@ -21,6 +21,10 @@ from api.ui.session import COOKIE, DEFAULT_TTL_S, LoginThrottle, Session, Signer
 from pipeline.audit.kinds import kind_label
 from pipeline.review.trail import ReviewStore
 from pipeline.schema import Label
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.verification.engine import Engine
 
 HERE = Path(__file__).resolve().parent
 VERDICT_CLASSES = frozenset(Label)
@@ -57,7 +61,7 @@ class SecureRoute(APIRoute):
 class ReviewUI:
     """What the routes share; the signing key and the stores are opened on first use."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.throttle = LoginThrottle()
         self.docs = evidence.DocumentSource(settings)
@@ -175,7 +179,7 @@ def login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(base(request) + "login" + qs({"next": target}), status_code=303)
 
 
-def engine_of(request: Request) -> Any:
+def engine_of(request: Request) -> Engine | None:
     """The API's loaded Engine, when the UI runs inside the API (for its open indexes)."""
     return getattr(getattr(request.app.state, "veracity", None), "engine", None)
 

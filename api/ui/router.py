@@ -10,8 +10,6 @@ documents.py and runs.py; what they share is in pages.py.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
@@ -20,6 +18,7 @@ from api.ui.login import login_routes
 from api.ui.pages import HERE, ReviewUI, SecureRoute
 from api.ui.queue import queue_routes
 from api.ui.runs import run_routes
+from pipeline.settings import Settings
 
 STATIC = HERE / "static"
 STATIC_TYPES = {
@@ -31,7 +30,7 @@ STATIC_TYPES = {
 }
 
 
-def build_ui_router(settings: Any) -> APIRouter:
+def build_ui_router(settings: Settings) -> APIRouter:
     """The review UI; mount it with `app.include_router(build_ui_router(settings), prefix="/ui")`."""
     ui = ReviewUI(settings)
     router = APIRouter(route_class=SecureRoute, include_in_schema=False)

@@ -22,7 +22,7 @@ from pipeline.schema import (
 )
 from pipeline.settings import Settings, Thresholds
 from pipeline.store.corpora import corpus_config, open_index
-from pipeline.store.index_files import corpus_dir, current_version
+from pipeline.store.index_files import CorpusIndex, corpus_dir, current_version
 from pipeline.verification.checks import extract_quantities, run_checks
 from pipeline.verification.claims import extract_claims
 from pipeline.verification.decision import (
@@ -44,6 +44,7 @@ class VerificationError(VeracityError):
 @dataclass(frozen=True)
 class _OpenCorpus:
     version: str
+    index: CorpusIndex
     retriever: Retriever
     thresholds: Thresholds
     judge: str | None
@@ -98,11 +99,19 @@ class Engine:
         config = corpus_config(corpus, self.settings)
         embedder = self._fixed_embedder or get_embedder(config.embedder)
         opened = _OpenCorpus(
-            index.manifest.version, Retriever(index, embedder, self.settings.rrf_k), config.thresholds, config.judge
+            index.manifest.version,
+            index,
+            Retriever(index, embedder, self.settings.rrf_k),
+            config.thresholds,
+            config.judge,
         )
         with self._lock:
             self._corpora[corpus] = opened
         return opened
+
+    def index(self, corpus: str) -> CorpusIndex:
+        """The corpus's live index (documents, chunks), shared with verification."""
+        return self._open(corpus).index
 
     def retriever(self, corpus: str) -> tuple[Retriever, Thresholds]:
         """The retriever of the corpus's live index and the corpus's thresholds."""

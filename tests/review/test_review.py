@@ -361,10 +361,10 @@ class FakeIndex:
 
 
 class FakeEngine:
-    def retriever(self, corpus: str):
+    def index(self, corpus: str):
         if corpus != "sample":
             raise KeyError(corpus)
-        return SimpleNamespace(index=FakeIndex()), None
+        return FakeIndex()
 
 
 @pytest.fixture
