@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pipeline.schema import SlotCheck
-from pipeline.verification.claims import split_sentences
+from pipeline.text import FUNCTION_WORDS, split_sentences, stem
 
 _I = re.IGNORECASE
 _CJK_RE = re.compile(r"[\u3400-\u9fff]")
@@ -26,38 +26,11 @@ _CJK_RE = re.compile(r"[\u3400-\u9fff]")
 # ============================================================================================
 
 _TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,]\d+)*|[;:]|[\u4e00-\u9fff]")
-FUNCTION_WORDS = frozenset(
-    "a an the of to in on at for by with without and or is are was were be been being it its this that these "
-    "those as from into per any all each such other than then there their they them his her he she we you "
-    "your our us i me my also only upon during under within which who whom whose when where if so "
-    "do does did has have had not no never shall must may might can could will would should cannot "
-    "about after before both either neither nor more most less some same own up".split()
-)
 # Stop words for comparing predicates: function words plus the modal/polarity vocabulary itself.
 _STOP = FUNCTION_WORDS | frozenset(
     "agree agrees agreed required obligated obliged permitted allowed entitled right responsible recommended "
     "indicated approved contraindicated prohibited forbidden use used using patient patients".split()
 )
-
-
-@lru_cache(maxsize=65536)
-def stem(w: str) -> str:
-    """Crude suffix stripping so 'infections'/'infection' and 'assigning'/'assign' compare equal."""
-    w = w.lower().replace("’", "'")
-    if w.endswith("'s"):
-        w = w[:-2]
-    w = w.strip("'-")
-    if w.endswith("ies") and len(w) > 4:
-        return w[:-3] + "y"
-    if w.endswith(("sses", "shes", "ches", "xes")):
-        return w[:-2]
-    if w.endswith("ing") and len(w) > 5:
-        return w[:-3]
-    if w.endswith("ed") and len(w) > 5:
-        return w[:-2]
-    if w.endswith("s") and not w.endswith("ss") and len(w) > 3:
-        return w[:-1]
-    return w
 
 
 _WORD_START_RE = re.compile(r"[A-Za-z][A-Za-z'’]*|[\u3400-\u9fff]")
