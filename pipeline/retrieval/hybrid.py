@@ -10,7 +10,7 @@ import numpy as np
 from pipeline.models.embedders import Embedder
 from pipeline.retrieval.base import SearchIndex
 from pipeline.schema import SearchHit
-from pipeline.store.index_files import bm25_tokens
+from pipeline.text import bm25_tokens
 
 
 @dataclass(frozen=True)

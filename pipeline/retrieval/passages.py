@@ -10,7 +10,7 @@ import numpy as np
 from pipeline.ingest.chunk import ChunkSettings, chunk_document
 from pipeline.models.embedders import Embedder
 from pipeline.schema import Chunk, Document
-from pipeline.store.index_files import bm25_tokens
+from pipeline.text import bm25_tokens
 
 
 class ContextIndex:

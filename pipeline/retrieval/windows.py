@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.schema import Citation, SearchHit
-from pipeline.verification.claims import split_sentences
+from pipeline.text import content_words, split_sentences
 
-_WORD = re.compile(r"[a-z]+|\d+(?:\.\d+)?|[\u4e00-\u9fff]")
-_STOP = frozenset(
-    "a an the of to in on at for by with and or is are was were be been it its this that these those as "
-    "from into per than then there their they which who what when where how do does did has have had "
-    "such can will shall may must should would could also any all each other".split()
-)
 MAX_WINDOW_CHARS = 700  # what the verifier reads (~128-160 tokens)
 
 
@@ -24,10 +17,6 @@ class Window:
     citation: Citation
     relevance: float  # share of the claim's content (idf-weighted) found in the window
     retrieval: float  # cosine of the chunk it came from
-
-
-def content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
 
 
 def select_windows(claim: str, hits: Sequence[SearchHit], page_of, top: int = 3) -> list[Window]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 import sqlite3
 import time
@@ -31,6 +30,7 @@ import numpy as np
 from pipeline.files import atomic_write, fsync_dir
 from pipeline.ingest.chunk import ChunkSettings
 from pipeline.schema import Chunk, Document, Span, VeracityError
+from pipeline.text import bm25_tokens
 
 FORMAT = 1
 CURRENT = "CURRENT"
@@ -253,32 +253,6 @@ def build_faiss(vectors: np.ndarray, threshold: int, m: int, ef_construction: in
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index, kind
-
-
-_TOKEN = re.compile(r"[\u4e00-\u9fff]|[a-z0-9]+(?:[.,/-][a-z0-9]+)*%?")
-_STOPWORDS = frozenset(
-    "a an the of to in on at for by with and or is are was were be been it its this that these those as "
-    "from into per than then there their them they he she we you your our his her which who whom what "
-    "when where how do does did has have had not no nor so such can will shall may must should would could".split()
-)
-
-
-def bm25_tokens(text: str) -> list[str]:
-    """Lower-cased words and numbers kept whole ("12.5", "mg/ml", "1.5%"); CJK characters and
-    their bigrams, since Chinese has no spaces."""
-    out: list[str] = []
-    prev = ""
-    for tok in _TOKEN.findall(text.lower()):
-        if "\u4e00" <= tok <= "\u9fff":
-            out.append(tok)
-            if prev:
-                out.append(prev + tok)
-            prev = tok
-        else:
-            prev = ""
-            if tok not in _STOPWORDS:
-                out.append(tok)
-    return out
 
 
 def write_version(

@@ -1,4 +1,4 @@
-"""Answer -> claims: sentence splitting, checkability, and splitting sentences into standalone facts.
+"""Answer -> claims: sentences (split by pipeline.text), checkability, and splitting sentences into standalone facts.
 
 Pure functions over strings (stdlib `re` only), so they are cheap enough to run on every answer.
 Offsets always index the original answer, so a verdict can be painted back onto the exact text.
@@ -9,180 +9,7 @@ from __future__ import annotations
 import re
 
 from pipeline.schema import Claim
-
-# --------------------------------------------------------------------------------------------
-# Sentence splitting
-# --------------------------------------------------------------------------------------------
-
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK_RE = re.compile(f"[{_CJK}]")
-# Markup that opens a line but is not part of the sentence: bullets, "1." / "1)" / "(a)" numbering,
-# markdown headings and quotes, Chinese "1、" / "一、" numbering.
-_LINE_MARKER = re.compile(
-    r"(?:[-*•+‣◦]\s+|\d{1,3}[.)](?=\s)\s*|\(\d{1,3}\)\s+|\(?[a-z]\)\s+|[a-z]\.(?=\s)\s*|#{1,6}\s+|>\s*"
-    r"|\d{1,3}、|[一二三四五六七八九十]{1,3}、)"
-)
-_BULLET_START = re.compile(
-    r"[-*•+‣◦]\s|\d{1,3}[.)]\s|\(\d{1,3}\)\s|\(?[a-z]\)\s|#|>|\d{1,3}、|[一二三四五六七八九十]{1,3}、"
-)
-# A period/!/? (or a run of them), then closing quotes/brackets that belong to the sentence.
-_TERMINATOR = re.compile(r"(?:\.{3}|…|[.!?]+|[。！？；])[\"'”’)\]」』）】]*")
-_CLOSERS = "\"'”’)]」』）】"
-
-# Abbreviations that precede a name or example: never end a sentence.
-_ALWAYS_ABBR = frozenset(
-    "dr mr mrs ms prof messrs rev hon gen e.g i.e eg ie cf viz vs v approx ca incl esp resp fn "
-    "wt ht tab tabs cap caps inj".split()
-)
-# Reference abbreviations: no split when a number or short label follows ("Sec. 2.1", "No. 5", "Ex. A").
-_REF_ABBR = frozenset(
-    "sec secs sect art arts no nos fig figs p pp para paras vol ch cl cls ex exh ref".split()
-)
-# Abbreviations that also end sentences ("... with Acme Inc. The term ..."): split only before a
-# word that typically opens a sentence.
-_WEAK_ABBR = frozenset("inc ltd co corp llc plc lp llp gmbh bros jr sr st etc al u.s u.k u.s.a e.u".split())
-_SENTENCE_OPENERS = frozenset(
-    "the this that these those it its they their there he she his her we our you your i a an in on at "
-    "for if when where while under each either neither both all any no not however also please note "
-    "such as after before unless upon during since although because then thus therefore moreover "
-    "furthermore additionally finally overall see do does did is are was were be what which who how "
-    "why let here".split()
-)
-_DOTTED_INITIALISM = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]$")
-_CAPITALISED = re.compile(r"[A-Z][a-z]")
-_LOWER_WORD_END = re.compile(r"(?<![A-Za-z.])[a-z]{3,}$")
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
-
-
-def _line_spans(text: str) -> list[tuple[int, int]]:
-    """Blocks of lines: a newline starts a new block unless the next line merely continues a wrapped one."""
-    blocks: list[tuple[int, int]] = []
-    start: int | None = None
-    prev_end = 0
-    prev_content = ""
-    pos = 0
-    while pos <= len(text):
-        nl = text.find("\n", pos)
-        le = len(text) if nl < 0 else nl
-        stripped = text[pos:le].strip()
-        if not stripped:
-            if start is not None:
-                blocks.append((start, prev_end))
-                start = None
-        else:
-            continuation = (
-                start is not None
-                and not _BULLET_START.match(stripped)
-                and (stripped[0].islower() or prev_content.endswith((",", "(", "-", "–", "/")))
-            )
-            if start is not None and not continuation:
-                blocks.append((start, prev_end))
-                start = None
-            if start is None:
-                start = pos
-            prev_end = le
-            prev_content = stripped
-        if nl < 0:
-            break
-        pos = nl + 1
-    if start is not None:
-        blocks.append((start, prev_end))
-    return blocks
-
-
-def _strip_markers(text: str, start: int, end: int) -> int:
-    """Advance `start` past leading whitespace and list/heading markers (possibly nested, e.g. "> - ")."""
-    while True:
-        while start < end and text[start].isspace():
-            start += 1
-        m = _LINE_MARKER.match(text, start, end)
-        if not m or m.end() == start or m.end() >= end:
-            return start
-        start = m.end()
-
-
-def _is_boundary_after_period(text: str, dot: int, after: int, end: int) -> bool:
-    """Decide whether the period at text[dot] (closers run to `after`) ends a sentence."""
-    if after >= end:
-        return True
-    nxt = text[after]
-    if _CJK_RE.match(nxt):
-        return True
-    if not nxt.isspace():
-        # "1.5", "U.S.A", "e.g.,", "example.com" are not boundaries; "weekly.The" (a missing space) is.
-        return bool(_CAPITALISED.match(text, after)) and bool(
-            _LOWER_WORD_END.search(text[max(0, dot - 30) : dot])
-        )
-    j = after
-    while j < end and text[j].isspace():
-        j += 1
-    if j >= end:
-        return True
-    first = text[j]
-    if first.islower():
-        return False  # "mg. daily", "e.g. the", "approx. five"
-    word_m = _LATIN_WORD.match(text, j, end)
-    next_word = word_m.group(0) if word_m else ""
-    # The token before the period, without opening brackets/quotes.
-    k = dot
-    while k > 0 and not text[k - 1].isspace():
-        k -= 1
-    prev = text[k:dot].lstrip("(\"'“‘[")
-    low = prev.lower()
-    if low in _ALWAYS_ABBR:
-        return False
-    if low in _REF_ABBR:
-        if first.isdigit() or first == "(" or (next_word and len(next_word) <= 3 and next_word.isupper()):
-            return False
-        return next_word.lower() in _SENTENCE_OPENERS
-    if low in _WEAK_ABBR or _DOTTED_INITIALISM.match(prev) or (len(prev) == 1 and prev.isupper()):
-        return next_word.lower() in _SENTENCE_OPENERS
-    return first.isupper() or first.isdigit() or first in "\"'“‘([*-•" or bool(_CJK_RE.match(first))
-
-
-def _split_block(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    cur = start
-    for m in _TERMINATOR.finditer(text, start, end):
-        punct = m.group(0).rstrip(_CLOSERS)
-        after = m.end()
-        if punct[-1] in "。！？；":
-            split = True
-        elif punct[-1] in "!?":
-            split = after >= end or text[after].isspace() or bool(_CJK_RE.match(text[after]))
-        else:  # "." or "..." or "…"
-            split = _is_boundary_after_period(text, m.start() + len(punct) - 1, after, end)
-        if split:
-            spans.append((cur, after))
-            cur = after
-    if cur < end:
-        spans.append((cur, end))
-    return spans
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence (start, end) offsets into `text`, whitespace-trimmed.
-
-    Every non-blank stretch belongs to exactly one sentence except leading list/heading markers
-    ("- ", "1. ", "## "), which are markup rather than content and would otherwise read as numbers.
-    """
-    out: list[tuple[int, int]] = []
-    for bstart, bend in _line_spans(text):
-        bstart = _strip_markers(text, bstart, bend)
-        for s, e in _split_block(text, bstart, bend):
-            s, e = _trim(text, s, e)
-            if e > s:
-                out.append((s, e))
-    return out
-
+from pipeline.text import CJK_CHARS, CJK_RE, split_sentences
 
 # --------------------------------------------------------------------------------------------
 # Checkability
@@ -251,7 +78,7 @@ _META_ZH = re.compile(
     r"^(?:以下|下面)(?:是|为)|^(?:我(?:没有|未能|无法)找到)|我不是(?:医生|律师)|不构成(?:医疗|法律)(?:建议|意见))"
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d")
-_ALNUM = re.compile(f"[A-Za-z0-9{_CJK}]")
+_ALNUM = re.compile(f"[A-Za-z0-9{CJK_CHARS}]")
 _ZH_QUESTION_END = re.compile(r"[吗呢][？?。]?$")
 _THANKS_FOR = re.compile(r"(?:thanks|thank you)\s+for\b", _I)
 _VERBISH = re.compile(
@@ -304,7 +131,7 @@ def is_checkable(sentence: str) -> bool:
         return False  # a lead-in to a list; the list items are the claims
     if not rest:
         return False
-    n_cjk = len(_CJK_RE.findall(rest))
+    n_cjk = len(CJK_RE.findall(rest))
     words = _WORD.findall(rest)
     if n_cjk >= 4:
         return True
@@ -467,7 +294,7 @@ def _split_shared_subject(clause: str) -> list[str]:
 def split_facts(sentence: str) -> list[str]:
     """Split a sentence that joins independent facts into standalone fact strings (conservatively)."""
     text = sentence.strip()
-    if not text or _CJK_RE.search(text) or _SUBORDINATE_START.match(text):
+    if not text or CJK_RE.search(text) or _SUBORDINATE_START.match(text):
         return [sentence]
     final = text[-1] if text[-1] in ".!?" else "."
     body = text[:-1] if text[-1] in ".!?" else text

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.models import MODELS_DIR
-from pipeline.verification.checks import FUNCTION_WORDS, extract_quantities, stem
+from pipeline.text import FUNCTION_WORDS, stem
+from pipeline.verification.checks import extract_quantities
 
 if TYPE_CHECKING:
     from pipeline.verification.facts import Fact

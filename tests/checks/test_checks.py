@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from pipeline.schema import SlotCheck
+from pipeline.schema import CheckKind, SlotCheck
 from pipeline.verification.checks import (
     check_entities,
     check_negation,
@@ -16,11 +16,11 @@ from pipeline.verification.checks import (
 )
 
 
-def failures(checks: list[SlotCheck], kind: str | None = None) -> list[SlotCheck]:
+def failures(checks: list[SlotCheck], kind: CheckKind | None = None) -> list[SlotCheck]:
     return [c for c in checks if not c.ok and (kind is None or c.kind == kind)]
 
 
-def passes(checks: list[SlotCheck], kind: str | None = None) -> list[SlotCheck]:
+def passes(checks: list[SlotCheck], kind: CheckKind | None = None) -> list[SlotCheck]:
     return [c for c in checks if c.ok and (kind is None or c.kind == kind)]
 
 
@@ -123,7 +123,7 @@ def test_longer_than_and_more_than_are_the_same_bound() -> None:
 
 def test_wrong_dose_fails_with_both_values() -> None:
     (c,) = check_numbers("The dose is 20 mg.", "The dose is 10 mg.")
-    assert c == SlotCheck("number", False, "answer says 20 mg; evidence says 10 mg")
+    assert c == SlotCheck(CheckKind.NUMBER, False, "answer says 20 mg; evidence says 10 mg")
 
 
 def test_matching_dose_passes() -> None:
@@ -142,8 +142,8 @@ def test_thirty_in_words_and_digits_equals_30_days() -> None:
         "The Licensee may terminate this Agreement upon 30 days notice.",
         "Licensor may terminate this Agreement upon thirty (30) days' written notice.",
     )
-    assert passes(checks, "number") and not failures(checks, "number")
-    (c,) = failures(checks, "entity")
+    assert passes(checks, CheckKind.NUMBER) and not failures(checks, CheckKind.NUMBER)
+    (c,) = failures(checks, CheckKind.PARTY)
     assert "Licensee" in c.message and "Licensor" in c.message
 
 
@@ -246,7 +246,7 @@ def test_permission_vs_prohibition() -> None:
             "The Licensee may assign this Agreement.", "The Licensee shall not assign this Agreement."
         )
     )
-    assert c.kind == "modality"
+    assert c.kind == CheckKind.MODALITY
     assert c.message == "answer says 'may assign'; evidence says 'shall not assign'"
 
 
@@ -411,12 +411,12 @@ def test_entities_stay_quiet(claim: str, evidence: str) -> None:
 
 def test_run_checks_combines_all_slots() -> None:
     checks = run_checks("Patients may take up to 80 mg daily.", "The maximum dose is 40 mg daily.")
-    assert [c.kind for c in failures(checks)] == ["number"]
+    assert [c.kind for c in failures(checks)] == [CheckKind.NUMBER]
     checks = run_checks(
         "HUMIRA is recommended in patients with active infections",
         "Do not start HUMIRA during an active infection",
     )
-    assert [c.kind for c in failures(checks)] == ["negation"]
+    assert [c.kind for c in failures(checks)] == [CheckKind.NEGATION]
 
 
 def test_supported_sentences_raise_no_alarm() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.verification.claims import extract_claims, is_checkable, split_facts, split_sentences
+from pipeline.text import split_sentences
+from pipeline.verification.claims import extract_claims, is_checkable, split_facts
 
 
 def sentences(text: str) -> list[str]:

@@ -5,20 +5,14 @@ claim is in the evidence."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
+from pipeline.text import OVERLAP_STOP_WORDS, WORD_RE
 from pipeline.verification.judges.base import JudgeScores
-
-_WORD = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)?|[\u4e00-\u9fff]")
-_STOP = frozenset(
-    "a an the of to in on at for by with and or is are was were be been it its this that these those "
-    "as from into per may can will shall should must not no any all each such other than then".split()
-)
 
 
 def _content(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text) if w.lower() not in _STOP}
+    return {w.lower() for w in WORD_RE.findall(text) if w.lower() not in OVERLAP_STOP_WORDS}
 
 
 class LexicalJudge:
