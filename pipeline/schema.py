@@ -1,5 +1,5 @@
 """Records that flow between the stages (Document -> Chunk -> SearchHit -> Claim -> Verdict ->
-VerificationResult) and the vocabulary they share (Label, Mode, CheckKind)."""
+VerificationResult) and the vocabulary they share (Label, Mode, CheckKind, ErrorKind)."""
 
 from __future__ import annotations
 
@@ -138,6 +138,57 @@ class CheckKind(StrEnum):
     PRODUCT = "product"
     ENTITY = "entity"  # another subject the check could not name more precisely
 
+    @property
+    def error_kind(self) -> ErrorKind:
+        """The group a contradiction found by this check is counted under in audits and reviews."""
+        return _CHECK_ERROR_KIND[self]
+
+
+class ErrorKind(StrEnum):
+    """Why a flagged sentence was flagged, as the audit store, report and review UI group it."""
+
+    NUMBER = "number"
+    NEGATION = "negation"
+    ENTITY = "entity"
+    MODEL = "model"
+    NOT_IN_DOCUMENTS = "not_in_documents"
+    UNCHECKED = "unchecked"
+    OTHER = "other"  # only in stores written before the kinds were recorded as data
+
+    @property
+    def label(self) -> str:
+        return _ERROR_KIND_LABELS[self]
+
+    @classmethod
+    def label_of(cls, code: str | None) -> str:
+        """The label of a stored kind code; an unknown code as it is, none as ''."""
+        try:
+            return cls(code).label
+        except ValueError:
+            return code or ""
+
+
+_CHECK_ERROR_KIND = {
+    CheckKind.NUMBER: ErrorKind.NUMBER,
+    CheckKind.UNIT: ErrorKind.NUMBER,
+    CheckKind.DATE: ErrorKind.NUMBER,
+    CheckKind.NEGATION: ErrorKind.NEGATION,
+    CheckKind.MODALITY: ErrorKind.NEGATION,
+    CheckKind.PARTY: ErrorKind.ENTITY,
+    CheckKind.POPULATION: ErrorKind.ENTITY,
+    CheckKind.PRODUCT: ErrorKind.ENTITY,
+    CheckKind.ENTITY: ErrorKind.ENTITY,
+}
+_ERROR_KIND_LABELS = {
+    ErrorKind.NUMBER: "number/unit mismatch",
+    ErrorKind.NEGATION: "negation/modality",
+    ErrorKind.ENTITY: "entity (party, population, product)",
+    ErrorKind.MODEL: "model contradiction",
+    ErrorKind.NOT_IN_DOCUMENTS: "not in documents",
+    ErrorKind.UNCHECKED: "unchecked",
+    ErrorKind.OTHER: "other contradiction",
+}
+
 
 @dataclass
 class Claim:
@@ -187,6 +238,17 @@ class Verdict:
     @property
     def flagged(self) -> bool:
         return self.verdict in FLAGGED
+
+    @property
+    def error_kind(self) -> ErrorKind | None:
+        """Why it is flagged: the first failed check's group, else the judge (None when not flagged)."""
+        if self.verdict == Label.UNCHECKED:
+            return ErrorKind.UNCHECKED
+        if self.verdict == Label.UNSUPPORTED:
+            return ErrorKind.NOT_IN_DOCUMENTS
+        if self.verdict == Label.CONTRADICTED:
+            return self.failed_checks[0].error_kind if self.failed_checks else ErrorKind.MODEL
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {

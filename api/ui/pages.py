@@ -18,9 +18,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from api.ui import evidence
 from api.ui.session import COOKIE, DEFAULT_TTL_S, LoginThrottle, Session, Signer, load_secret
-from pipeline.audit.kinds import kind_label
 from pipeline.review.trail import ReviewStore
-from pipeline.schema import Label
+from pipeline.schema import ErrorKind, Label
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -77,7 +76,7 @@ class ReviewUI:
         self.env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.0f}%"
         self.env.filters["vclass"] = lambda v: v if v in VERDICT_CLASSES else "unknown"
         self.env.filters["label"] = lambda v: str(v or "").replace("_", " ")
-        self.env.filters["kind"] = kind_label
+        self.env.filters["kind"] = ErrorKind.label_of
         self._lock = threading.Lock()
         self._signer: Signer | None = None
         self._review: ReviewStore | None = None

@@ -15,10 +15,9 @@ from pathlib import Path
 
 from jinja2 import Environment
 
-from pipeline.audit.kinds import KIND_LABELS, kind_label
 from pipeline.audit.store import AuditStore, AuditStoreError
 from pipeline.files import atomic_write, csv_cell
-from pipeline.schema import BY_SEVERITY, FLAGGED, Label
+from pipeline.schema import BY_SEVERITY, FLAGGED, ErrorKind, Label
 from pipeline.segments import cut
 
 WORST_TURNS = 20
@@ -32,13 +31,13 @@ COLOURS = {
     Label.NOT_A_CLAIM: "#8a8f98",
 }
 KIND_COLOURS = {
-    "number": "#c0392b",
-    "negation": "#d35400",
-    "entity": "#b03a2e",
-    "model": "#922b21",
-    "not_in_documents": "#c77c02",
-    "unchecked": "#8e44ad",
-    "other": "#7b241c",
+    ErrorKind.NUMBER: "#c0392b",
+    ErrorKind.NEGATION: "#d35400",
+    ErrorKind.ENTITY: "#b03a2e",
+    ErrorKind.MODEL: "#922b21",
+    ErrorKind.NOT_IN_DOCUMENTS: "#c77c02",
+    ErrorKind.UNCHECKED: "#8e44ad",
+    ErrorKind.OTHER: "#7b241c",
 }
 CSV_COLUMNS = (
     "sentence_id",
@@ -105,7 +104,7 @@ def flagged_rows(store: AuditStore, run_id: str) -> Iterator[dict]:
             "start": s["start_char"],
             "end": s["end_char"],
             "verdict": s["verdict"],
-            "kind": kind_label(s["kind"]),
+            "kind": ErrorKind.label_of(s["kind"]),
             "confidence": s["confidence"],
             "reason": s["reason"],
             "doc_id": c.get("doc_id", ""),
@@ -261,8 +260,8 @@ def gather(store: AuditStore, run_id: str) -> dict:
     }
     kind_rows = sorted(
         (
-            {"key": k, "label": kind_label(k), "n": kinds.get(k, 0), "colour": KIND_COLOURS.get(k, "#7b241c")}
-            for k in KIND_LABELS
+            {"key": str(k), "label": k.label, "n": kinds.get(k, 0), "colour": KIND_COLOURS[k]}
+            for k in ErrorKind
             if kinds.get(k)
         ),
         key=lambda r: -r["n"],
@@ -306,7 +305,7 @@ def gather(store: AuditStore, run_id: str) -> dict:
         t["segments"] = segments(t["answer"], t["sentences"])
         t["flagged_sentences"] = [s for s in t["sentences"] if s["flagged"]]
         for s in t["flagged_sentences"]:
-            s["kind_label"] = kind_label(s["kind"])
+            s["kind_label"] = ErrorKind.label_of(s["kind"])
         worst.append(t)
 
     timing = q(
@@ -365,7 +364,7 @@ def gather(store: AuditStore, run_id: str) -> dict:
         "problems": store.problems(run_id, limit=MAX_PROBLEMS),
         "versions": versions,
         "colours": COLOURS,
-        "kind_labels": KIND_LABELS,
+        "kind_labels": {str(k): k.label for k in ErrorKind},
     }
 
 

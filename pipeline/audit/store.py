@@ -59,8 +59,9 @@ sentences        one row per sentence of a done turn, in answer order
     verdict TEXT                   supported | contradicted | unsupported | not_a_claim | unchecked
     confidence REAL, reason TEXT
     flagged INTEGER                1 for contradicted, unsupported, unchecked
-    kind TEXT                      error kind of a flagged sentence (pipeline.audit.kinds): number,
-                                   negation, entity, model, not_in_documents, unchecked, other
+    kind TEXT                      error kind of a flagged sentence (schema.ErrorKind, from the
+                                   kinds of its failed checks): number, negation, entity, model,
+                                   not_in_documents, unchecked; 'other' only in older stores
 
 citations        evidence of a sentence, best first
     id INTEGER PRIMARY KEY AUTOINCREMENT
@@ -93,7 +94,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pipeline.audit.kinds import error_kind
 from pipeline.schema import Label, VeracityError, VerificationResult, count_verdicts
 from pipeline.settings import Settings
 
@@ -512,7 +512,7 @@ class AuditStore:
                         round(float(v.confidence), 4),
                         v.reason,
                         int(v.flagged),
-                        error_kind(verdict, v.reason) if v.flagged else None,
+                        None if v.error_kind is None else str(v.error_kind),
                     ),
                 )
                 sid = cur.lastrowid

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.audit.cli import run_audit, run_report
-from pipeline.audit.kinds import error_kind
 from pipeline.audit.readers import Conversation, InputProblem, read_transcripts
 from pipeline.audit.store import SCHEMA_VERSION, AuditStore, AuditStoreError, store_path
-from pipeline.schema import Citation, Label, Verdict, VerificationResult
+from pipeline.schema import CheckKind, Citation, ErrorKind, Label, Verdict, VerificationResult
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.store.builder import index_corpus
 from pipeline.store.corpora import corpus_config
@@ -359,45 +358,26 @@ def test_bad_lines_reported_with_file_and_line(transcripts):
 # --- kinds and store ---------------------------------------------------------------------------
 
 
-def test_error_kind_from_reason():
-    assert (
-        error_kind(
-            "contradicted", "answer says sixty (60) days; evidence says ninety (90) days (MSA, ARTICLE III)"
-        )
-        == "number"
-    )
-    assert (
-        error_kind("contradicted", "answer says 5 mg; evidence says 5 g (same number, different unit) (L)")
-        == "number"
-    )
-    assert (
-        error_kind("contradicted", "answer says 'may terminate'; evidence says 'may not terminate' (MSA)")
-        == "negation"
-    )
-    assert (
-        error_kind(
-            "contradicted",
-            "answer says 'Provider may terminate'; evidence says 'Customer may terminate' (MSA)",
-        )
-        == "entity"
-    )
-    assert (
-        error_kind("contradicted", "answer says adults; evidence says pediatric patients (label)") == "entity"
-    )
-    assert (
-        error_kind("contradicted", "the verifier model judges the passage to contradict it (p=0.91) (MSA)")
-        == "model"
-    )
-    assert (
-        error_kind("contradicted", "part “It is free”: answer says 'is'; evidence says 'is not' (X)")
-        == "negation"
-    )
-    assert error_kind("unsupported", "not stated in the documents") == "not_in_documents"
-    assert error_kind("unchecked", "no evidence could be retrieved") == "unchecked"
-    assert error_kind("supported", "stated in MSA") is None
+def test_error_kind_from_the_verdicts_data():
+    def kind(label: Label, failed: list[CheckKind] = ()) -> ErrorKind | None:
+        return Verdict("x", 0, 1, label, 0.9, "reason text is not read", [], list(failed)).error_kind
+
+    assert kind(Label.CONTRADICTED, [CheckKind.NUMBER]) == "number"
+    assert kind(Label.CONTRADICTED, [CheckKind.UNIT]) == "number"
+    assert kind(Label.CONTRADICTED, [CheckKind.DATE, CheckKind.PARTY]) == "number"  # the first failure
+    assert kind(Label.CONTRADICTED, [CheckKind.NEGATION]) == "negation"
+    assert kind(Label.CONTRADICTED, [CheckKind.MODALITY]) == "negation"
+    assert kind(Label.CONTRADICTED, [CheckKind.PARTY]) == "entity"
+    assert kind(Label.CONTRADICTED, [CheckKind.POPULATION]) == "entity"
+    assert kind(Label.CONTRADICTED) == "model"  # no slot check failed: the judge contradicted it
+    assert kind(Label.UNSUPPORTED) == "not_in_documents"
+    assert kind(Label.UNCHECKED) == "unchecked"
+    assert kind(Label.SUPPORTED) is None and kind(Label.NOT_A_CLAIM) is None
+    assert ErrorKind.label_of("number") == "number/unit mismatch" and ErrorKind.label_of("legacy") == "legacy"
 
 
 def _result(answer: str, verdicts: list[tuple[str, Label, str]]) -> VerificationResult:
+    """Verdicts as the engine makes them; a contradiction here is a number check's."""
     sentences, pos = [], 0
     for text, label, reason in verdicts:
         start = answer.index(text, pos)
@@ -414,7 +394,16 @@ def _result(answer: str, verdicts: list[tuple[str, Label, str]]) -> Verification
             )
         ]
         sentences.append(
-            Verdict(text, start, pos, label, 0.9, reason, cites if label != Label.NOT_A_CLAIM else [])
+            Verdict(
+                text,
+                start,
+                pos,
+                label,
+                0.9,
+                reason,
+                cites if label != Label.NOT_A_CLAIM else [],
+                [CheckKind.NUMBER] if label == Label.CONTRADICTED else [],
+            )
         )
     return VerificationResult(answer, sentences, answer, "annotate", {"total": 12.5}, {"verifier": "test"})
 
