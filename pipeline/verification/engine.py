@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 from pipeline.models.embedders import Embedder, get_embedder
 from pipeline.retrieval.hybrid import Retriever, Scope
@@ -39,6 +39,18 @@ _DEFINED_TERM = re.compile(r"\(\s*(?:the\s+)?[\"“]([A-Z][A-Za-z0-9 .&-]{1,40})
 
 class VerificationError(VeracityError):
     """Bad request to the engine (unknown mode, neither corpus nor contexts)."""
+
+
+class AssessOptions(TypedDict, total=False):
+    """Keyword arguments of Engine.assess, which Engine.verify passes on."""
+
+    corpus: str | None
+    contexts: Sequence[str] | None
+    question: str | None
+    doc_ids: Sequence[str] | None
+    domains: Sequence[str] | None
+    judge: str | None
+    timeout_s: float | None
 
 
 @dataclass(frozen=True)
@@ -120,34 +132,16 @@ class Engine:
 
     # --- verification -------------------------------------------------------------------------
     def verify(
-        self,
-        answer: str,
-        *,
-        corpus: str | None = None,
-        contexts: Sequence[str] | None = None,
-        question: str | None = None,
-        doc_ids: Sequence[str] | None = None,
-        domains: Sequence[str] | None = None,
-        mode: Mode | str = Mode.ANNOTATE,
-        judge: str | None = None,
-        timeout_s: float | None = None,
+        self, answer: str, *, mode: Mode | str = Mode.ANNOTATE, **options: Unpack[AssessOptions]
     ) -> VerificationResult:
-        """Label every sentence of `answer` against a corpus or against given context passages."""
+        """Label every sentence of `answer` against a corpus or against given context passages
+        (`options` as for `assess`), rendered for `mode`."""
         try:
             mode = Mode(mode)
         except ValueError:
             raise VerificationError(f"unknown mode {mode!r}; use one of {', '.join(Mode)}") from None
         t0 = time.perf_counter()
-        a = self.assess(
-            answer,
-            corpus=corpus,
-            contexts=contexts,
-            question=question,
-            doc_ids=doc_ids,
-            domains=domains,
-            judge=judge,
-            timeout_s=timeout_s,
-        )
+        a = self.assess(answer, **options)
         verdicts: list[Verdict] = []
         for claim, facts in zip(a.claims, a.facts, strict=True):
             if not facts:
