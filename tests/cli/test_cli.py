@@ -4,8 +4,6 @@ tracebacks."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -58,23 +56,16 @@ def test_cli_unknown_corpus_and_missing_path_fail_clearly(tmp_path, cli):
     assert not (settings.indexes_dir / "fresh" / CURRENT).exists()
 
 
-def test_cli_verify_json_and_errors(sample_home):
-    env_home = str(sample_home.home)
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.cli",
-            "--home",
-            env_home,
-            "verify",
-            "sample",
-            "--answer",
-            "Customer shall pay each undisputed invoice within thirty (30) days.",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+def test_cli_verify_json_and_errors(sample_home, cli):
+    home, corpora = sample_home.home, sample_home.corpora_dir
+    out = cli.run(
+        home,
+        "verify",
+        "sample",
+        "--answer",
+        "Customer shall pay each undisputed invoice within thirty (30) days.",
+        "--json",
+        corpora_dir=corpora,
         timeout=300,
     )
     assert out.returncode == 0, out.stderr
@@ -89,27 +80,9 @@ def test_cli_verify_json_and_errors(sample_home):
         "reason",
         "citations",
     }
-    bad = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--home", env_home, "verify", "nosuchcorpus", "--answer", "x"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    bad = cli.run(home, "verify", "nosuchcorpus", "--answer", "x", corpora_dir=corpora, timeout=300)
     assert bad.returncode != 0 and "unknown corpus" in bad.stderr
-    missing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.cli",
-            "--home",
-            env_home,
-            "verify",
-            "sample",
-            "--answer-file",
-            str(Path(env_home) / "nope.txt"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    missing = cli.run(
+        home, "verify", "sample", "--answer-file", Path(home) / "nope.txt", corpora_dir=corpora, timeout=300
     )
     assert missing.returncode != 0 and "cannot read" in missing.stderr
