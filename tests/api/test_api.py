@@ -6,8 +6,7 @@ import json
 import logging
 
 import pytest
-from fastapi.testclient import TestClient
-from support import (
+from api_support import (
     ANSWER,
     KEY_A,
     KEY_ADMIN,
@@ -17,6 +16,7 @@ from support import (
     make_settings,
     wait_job,
 )
+from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.errors import from_veracity_error

@@ -11,8 +11,8 @@ import threading
 import time
 
 import pytest
+from api_support import ANSWER, KEY_A, KEY_ADMIN, h, make_settings
 from fastapi.testclient import TestClient
-from support import ANSWER, KEY_A, KEY_ADMIN, h, make_settings
 
 from api.app import create_app
 from api.config import ConfigError

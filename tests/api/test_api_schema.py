@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from api_support import KEY_ADMIN, KEYS, ThreadedServer, make_settings
 from hypothesis import HealthCheck, settings
-from support import KEY_ADMIN, KEYS, ThreadedServer, make_settings
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from support import ANSWER, KEY_A, KEY_B, ThreadedServer, make_pdf, make_settings
+from api_support import ANSWER, KEY_A, KEY_B, ThreadedServer, make_pdf, make_settings
 
 from api.client import VeracityAPIError, VeracityClient
 from api.config import ApiSettings, ConfigError

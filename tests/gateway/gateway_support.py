@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from test_api_support import ThreadedServer, make_settings
+from api_support import ThreadedServer, make_settings
 
 from api.app import create_app
 from api.gateway.config import GatewayConfig

@@ -13,6 +13,7 @@ import time
 import httpx
 import openai
 import pytest
+from api_support import KEY_A, KEY_B, KEY_RO
 from gateway_support import (
     CONTRADICTED,
     KEY_ENV,
@@ -23,7 +24,6 @@ from gateway_support import (
     start_gateway,
     start_upstream,
 )
-from test_api_support import KEY_A, KEY_B, KEY_RO
 
 ANSWER = f"{SUPPORTED} {CONTRADICTED}"
 

@@ -1,4 +1,4 @@
-"""Shared set-up of the API tests (imported by tests/api/test_api*.py; holds no tests itself).
+"""Shared set-up of the API and gateway tests (holds no tests): keys, a template home, a real server.
 
 A VERACITY home with the sample corpus and a second small corpus `beta` is built once per process
 and copied for each test module; models load once per process (get_embedder and the verifier are
