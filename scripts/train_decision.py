@@ -1,4 +1,4 @@
-"""Train the learned second opinion (pipeline/decision.py) on labelled answer sentences.
+"""Train the learned second opinion (pipeline/verification/decision.py) on labelled answer sentences.
 
 It sees only the facts the hand-set rule leaves unsupported without a slot-check veto: the rule's
 own supported verdicts and vetoes stand, and this model decides which of the rest are faithful
