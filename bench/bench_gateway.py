@@ -107,7 +107,7 @@ def main() -> int:
     args = ap.parse_args()
     stay_offline()
 
-    from test_api_support import ThreadedServer
+    from api_support import ThreadedServer
 
     from api.app import create_app
     from api.config import ApiSettings
