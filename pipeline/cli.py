@@ -57,10 +57,11 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.models.embedders import get_embedder
     from pipeline.retrieval.hybrid import Retriever, Scope
-    from pipeline.store.corpora import open_index
+    from pipeline.store.corpora import corpus_config, open_index
 
     index = open_index(args.name, settings)
-    retriever = Retriever(index, get_embedder())
+    embedder = get_embedder(corpus_config(args.name, settings).embedder)
+    retriever = Retriever(index, embedder, settings.rrf_k, settings.retrieval_depth)
     scope = Scope(doc_ids=tuple(args.doc) if args.doc else None)
     t0 = time.perf_counter()
     hits = retriever.search(args.query, k=args.k, scope=scope)

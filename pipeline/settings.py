@@ -46,9 +46,11 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = 96
     hnsw_ef_construction: int = 80
     embedder: str = "minilm"  # for caller-given passages; a corpus names its own in its TOML
-    # Retrieval: chunks fetched per fact, evidence windows kept per fact, reciprocal-rank-fusion constant.
+    # Retrieval: chunks fetched per fact, evidence windows kept per fact, candidates taken from each of
+    # the dense and BM25 searches before fusion, and the reciprocal-rank-fusion constant.
     chunks_per_claim: int = 6
     evidence_per_claim: int = 3
+    retrieval_depth: int = 50
     rrf_k: int = 60
     # Verification: the judge a corpus uses unless its TOML or the request names one.
     judge: str = "auto"

@@ -26,12 +26,14 @@ class Scope:
 
 
 class Retriever:
-    """Dense and BM25 search over one SearchIndex, fused by reciprocal rank with constant `rrf_k`."""
+    """Dense and BM25 search over one SearchIndex: the `depth` best of each, fused by reciprocal rank
+    with constant `rrf_k`."""
 
-    def __init__(self, index: SearchIndex, embedder: Embedder, rrf_k: int = 60) -> None:
+    def __init__(self, index: SearchIndex, embedder: Embedder, rrf_k: int = 60, depth: int = 50) -> None:
         self.index = index
         self.embedder = embedder
         self.rrf_k = rrf_k
+        self.depth = depth
         self._scope_cache: dict[Scope, np.ndarray] = {}
 
     def allowed_ids(self, scope: Scope) -> np.ndarray | None:
@@ -49,7 +51,7 @@ class Retriever:
         k: int = 5,
         scope: Scope = Scope(),
         query_vec: np.ndarray | None = None,
-        depth: int = 50,
+        depth: int | None = None,
     ) -> list[SearchHit]:
         """Top-k chunks; `score` is the fused RRF score, `dense` the cosine similarity."""
         return self.search_many([query], k, scope, None if query_vec is None else query_vec[None, :], depth)[
@@ -62,11 +64,12 @@ class Retriever:
         k: int = 5,
         scope: Scope = Scope(),
         query_vecs: np.ndarray | None = None,
-        depth: int = 50,
+        depth: int | None = None,
     ) -> list[list[SearchHit]]:
         """Batched search: one embedding call for all queries."""
         if not queries:
             return []
+        depth = depth or self.depth
         if query_vecs is None:
             query_vecs = self.embedder.encode(list(queries))
         allowed = self.allowed_ids(scope)

@@ -113,7 +113,7 @@ class Engine:
         opened = _OpenCorpus(
             index.manifest.version,
             index,
-            Retriever(index, embedder, self.settings.rrf_k),
+            Retriever(index, embedder, self.settings.rrf_k, self.settings.retrieval_depth),
             config.thresholds,
             config.judge,
         )
@@ -185,7 +185,12 @@ class Engine:
         timings: dict[str, float] = {}
 
         if contexts is not None:
-            retriever = Retriever(ContextIndex(list(contexts), self.embedder), self.embedder, self.settings.rrf_k)
+            retriever = Retriever(
+                ContextIndex(list(contexts), self.embedder),
+                self.embedder,
+                self.settings.rrf_k,
+                self.settings.retrieval_depth,
+            )
             thresholds = Thresholds()
             index_version = "contexts"
             scorer = self.judge(judge)
