@@ -31,6 +31,7 @@ def tokens(text: str) -> list[str]:
 class Behaviour:
     status: int = 200  # 500, 429 ...: answer that status at once
     hang: bool = False  # never send a response
+    delay_s: float = 0.0  # wait this long before answering (a hang that ends, so the server can stop)
     cut_after: int | None = None  # drop the connection after this many tokens
     tokens_per_s: float = 0.0  # 0: as fast as possible
     reply: str | Callable[[list[dict]], str] = "The answer is unknown."
@@ -64,6 +65,7 @@ def fake_upstream(name: str, model: str = "fake-model") -> tuple[FastAPI, Behavi
         record.authorization.append(request.headers.get("authorization", ""))
         if behaviour.hang:
             await asyncio.sleep(3600)
+        await asyncio.sleep(behaviour.delay_s)
         if behaviour.status != 200:
             return JSONResponse(
                 {"error": {"message": f"fake {behaviour.status}"}}, status_code=behaviour.status
