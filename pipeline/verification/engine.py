@@ -91,11 +91,6 @@ class Engine:
     def llm(self) -> LLMJudge:
         """The cascade's LLM judge (Settings.cascade), created on first use."""
         c = self.settings.cascade
-        if not (c.base_url and c.model):
-            raise VerificationError(
-                "the LLM judge (cascade) is on but no LLM is configured: set VERACITY_CASCADE__BASE_URL "
-                "and VERACITY_CASCADE__MODEL"
-            )
         with self._lock:
             if self._llm is None:
                 self._llm = LLMJudge(c.base_url, c.model, c.api_key_env, c.timeout_s)
@@ -169,7 +164,7 @@ class Engine:
             budget = timeout_s - (t1 - t0) if timeout_s else None
             self._second_judge(llm, flat, parts, a.thresholds, budget)
             a.timings_ms["cascade"] = (time.perf_counter() - t1) * 1000
-            a.versions["cascade"] = llm.model
+            a.versions["cascade"] = llm.name
         verdicts: list[Verdict] = []
         decided = iter(parts)
         for claim, facts in zip(a.claims, a.facts, strict=True):
@@ -212,7 +207,7 @@ class Engine:
         quotes = {i: [facts[i].windows[wi].citation.quote for wi in evidence[i]] for i in asked}
         questions = [Question(facts[i].text, quotes[i]) for i in asked]
         for i, judgement in zip(asked, llm.judge(questions, budget), strict=True):
-            parts[i] = from_llm(facts[i], evidence[i], judgement, llm.model)
+            parts[i] = from_llm(facts[i], evidence[i], judgement, llm.name)
 
     def assess(
         self,

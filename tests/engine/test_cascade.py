@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from api.gateway.fake_upstream import Behaviour, Record, fake_upstream  # noqa: 
 from pipeline.schema import Label  # noqa: E402
 from pipeline.settings import PROJECT_ROOT, CascadeSettings, Settings  # noqa: E402
 from pipeline.store.corpora import CorpusError, config_from_dict  # noqa: E402
-from pipeline.verification.engine import Engine, VerificationError  # noqa: E402
+from pipeline.verification.engine import Engine  # noqa: E402
 
 MODEL = "fake-judge"
 KEY_ENV = "VERACITY_TEST_CASCADE_KEY"
@@ -41,13 +42,19 @@ def asked(record: Record, i: int = -1) -> list[dict]:
     return json.loads(record.bodies[i]["messages"][-1]["content"])["facts"]
 
 
-def answer_all(verdict: str, passage: int | None = 1, reason: str = "the passage says so") -> callable:
+def answer_all(
+    verdict: str, passage: int | None = 1, reason: str = "the passage says so"
+) -> Callable[[list[dict]], str]:
     """A reply giving every fact asked the same verdict."""
 
     def reply(messages: list[dict]) -> str:
         facts = json.loads(messages[-1]["content"])["facts"]
         return json.dumps(
-            {"facts": [{"id": f["id"], "verdict": verdict, "passage": passage, "reason": reason} for f in facts]}
+            {
+                "facts": [
+                    {"id": f["id"], "verdict": verdict, "passage": passage, "reason": reason} for f in facts
+                ]
+            }
         )
 
     return reply
@@ -155,6 +162,12 @@ def _fact_left_out(b: Behaviour) -> None:
     b.reply = json.dumps({"facts": [{"id": 7, "verdict": "supported", "passage": 1}]})
 
 
+def _two_verdicts(b: Behaviour) -> None:
+    b.reply = json.dumps(
+        {"facts": [{"id": 1, "verdict": v, "passage": 1} for v in ("supported", "contradicted")]}
+    )
+
+
 def _supported_without_passage(b: Behaviour) -> None:
     b.reply = answer_all("supported", passage=None)
 
@@ -180,7 +193,8 @@ def _hang(b: Behaviour) -> None:
     [
         (_malformed, "is not JSON"),
         (_wrong_schema, "does not fit the schema"),
-        (_fact_left_out, "no verdict for this fact"),
+        (_fact_left_out, "no verdicts for this fact"),
+        (_two_verdicts, "2 verdicts for this fact"),
         (_supported_without_passage, "without naming the passage"),
         (_passage_not_given, "passage 9, which it was not given"),
         (_refusal, "refused"),
@@ -225,9 +239,13 @@ def test_request_overrides_corpus_overrides_settings(engine, plain_engine, fake)
     assert record.requests == 1
 
 
-def test_cascade_without_a_configured_llm_is_refused(sample_home, fake):
-    with pytest.raises(VerificationError, match="VERACITY_CASCADE__BASE_URL"):
-        Engine(sample_home).verify(UNCERTAIN, corpus="sample", cascade=True)
+def test_cascade_without_a_configured_llm_leaves_uncertain_facts_unchecked(sample_home, fake):
+    result = Engine(sample_home).verify(f"{CONFIDENT} {UNCERTAIN}", corpus="sample", cascade=True)
+    assert fake[1].requests == 0
+    assert result.versions["cascade"] == "none configured"
+    assert by_text(result, "undisputed invoice").verdict == Label.SUPPORTED
+    v = by_text(result, "1.5%")
+    assert v.verdict == Label.UNCHECKED and "VERACITY_CASCADE__BASE_URL" in v.reason
 
 
 def test_corpus_definition_cascade_table():

@@ -82,8 +82,9 @@ class LLMJudge:
     def __init__(
         self, base_url: str, model: str, api_key_env: str | None = None, timeout_s: float = 30.0
     ) -> None:
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.url = base_url.rstrip("/") + "/chat/completions" if base_url else ""
         self.model = model
+        self.name = model or "none configured"  # in every reason and in versions["cascade"]
         self.api_key_env = api_key_env
         self.timeout_s = timeout_s
         self._client = httpx.Client()
@@ -94,12 +95,14 @@ class LLMJudge:
             return []
         timeout = self.timeout_s if timeout_s is None else min(self.timeout_s, timeout_s)
         try:
+            if not (self.url and self.model):
+                raise _Failure("no LLM is configured (VERACITY_CASCADE__BASE_URL, VERACITY_CASCADE__MODEL)")
             if timeout <= 0:
                 raise _Failure("no time was left for it")
             content = self._ask(questions, timeout)
             reply = _parse(content)
         except _Failure as exc:
-            log.warning("LLM judge %s: %s", self.model, exc)
+            log.warning("LLM judge %s: %s", self.name, exc)
             return [Judgement(None, str(exc))] * len(questions)
         return _match(reply, questions)
 
@@ -168,18 +171,10 @@ def _match(reply: _Reply, questions: Sequence[Question]) -> list[Judgement]:
     out = []
     for i, q in enumerate(questions, start=1):
         found = entries.get(i, [])
-        if len(found) != 1:
-            out.append(
-                Judgement(
-                    None,
-                    "the reply has no verdict for this fact"
-                    if not found
-                    else "the reply has two verdicts for this fact",
-                )
-            )
-            continue
-        e = found[0]
-        if e.passage is not None and not 1 <= e.passage <= len(q.passages):
+        e = found[0] if len(found) == 1 else None
+        if e is None:
+            out.append(Judgement(None, f"the reply has {len(found) or 'no'} verdicts for this fact"))
+        elif e.passage is not None and not 1 <= e.passage <= len(q.passages):
             out.append(Judgement(None, f"the reply cites passage {e.passage}, which it was not given"))
         elif e.passage is None and e.verdict == LLMVerdict.SUPPORTED:
             out.append(Judgement(None, "the reply calls it supported without naming the passage"))
