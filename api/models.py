@@ -101,6 +101,12 @@ class VerifyRequest(BaseModel):
         description="The judge that scores claim against evidence; by default the corpus's, "
         "else the server's.",
     )
+    cascade: bool | None = Field(
+        None,
+        description="Ask the server's LLM judge about the facts the local judge is unsure of (one "
+        "call per answer; slot checks still override it); by default the corpus's setting, else the "
+        "server's (off).",
+    )
 
     @field_validator("judge")
     @classmethod
@@ -224,7 +230,9 @@ class VerifyResponse(BaseModel):
     summary: SummaryOut
     output: str = Field(description="The answer rendered for `mode`")
     mode: Mode
-    versions: dict[str, str] = Field(description="embedder, verifier, decision and index versions")
+    versions: dict[str, str] = Field(
+        description="embedder, verifier, decision and index versions; cascade: the LLM judge's model"
+    )
     timings_ms: dict[str, float] = Field(description="Engine stages, queue wait and the whole request")
     corpus: str | None = None
     language: str | None = None

@@ -158,6 +158,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         doc_ids=args.doc,
         domains=args.domain,
         mode=args.mode,
+        cascade=args.cascade,
     )
     if args.json:
         _print_json(result.to_dict())
@@ -245,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--domain", action="append", help="restrict evidence to documents of this domain")
     s.add_argument("--context", action="append", help="verify against this passage file instead of a corpus")
     s.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.ANNOTATE.value)
+    s.add_argument(
+        "--cascade",
+        action=argparse.BooleanOptionalAction,
+        help="ask the LLM judge (VERACITY_CASCADE__*) about uncertain facts; default: the corpus's setting",
+    )
     s.add_argument("--json", action="store_true")
     s.add_argument("--no-color", action="store_true")
 

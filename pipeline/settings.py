@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +33,24 @@ class Thresholds:
     veto_confidence: float = 0.8
     # Above this share of letters in scripts the judge cannot read, a claim is not judged.
     foreign_share: float = 0.3
+    # The cascade's uncertain band: with the LLM judge on, a fact no slot check vetoed whose best
+    # entailment probability is in [cascade_low, cascade_high) goes to it, as do 'needs review' facts.
+    cascade_low: float = 0.1
+    cascade_high: float = 0.9
+
+
+class CascadeSettings(BaseModel):
+    """The LLM asked about the facts the local judge is unsure of (VERACITY_CASCADE__<FIELD>)."""
+
+    enabled: bool = False  # a corpus's [cascade] table and the request's `cascade` override it
+    base_url: str = ""  # an OpenAI-compatible API, e.g. https://api.deepseek.com/v1
+    model: str = ""
+    api_key_env: str | None = None  # the NAME of the environment variable holding the key
+    timeout_s: float = 30.0
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VERACITY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VERACITY_", env_nested_delimiter="__", extra="ignore")
 
     home: Path = PROJECT_ROOT  # indexes/ and the audit store live below it
     corpora_dir: Path = PROJECT_ROOT / "corpora"
@@ -54,6 +69,7 @@ class Settings(BaseSettings):
     rrf_k: int = 60
     # Verification: the judge a corpus uses unless its TOML or the request names one.
     judge: str = "auto"
+    cascade: CascadeSettings = Field(default_factory=CascadeSettings)
     verifier_threads: int = 0  # model threads of the trained judge; 0: 2, capped at the CPU count
     audit_threads: int = 1  # model threads per audit worker process
     audit_db: Path | None = None  # default: home / audit.sqlite

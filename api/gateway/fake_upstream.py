@@ -1,8 +1,8 @@
 """A fake OpenAI-compatible LLM server for tests, benchmarks and trying the gateway without a model.
 
 It streams a set reply token by token at a set rate and can be told to answer 500 or 429, hang
-before answering, or cut the stream after some tokens. It records what it was asked and when it
-sent each token, and whether the client went away mid-stream.
+before answering, cut the stream after some tokens, or refuse (a non-streamed reply's `refusal`).
+It records what it was asked and when it sent each token, and whether the client went away mid-stream.
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ def tokens(text: str) -> list[str]:
 class Behaviour:
     status: int = 200  # 500, 429 ...: answer that status at once
     hang: bool = False  # never send a response
+    delay_s: float = 0.0  # wait this long before answering (a hang that ends, so the server can stop)
     cut_after: int | None = None  # drop the connection after this many tokens
     tokens_per_s: float = 0.0  # 0: as fast as possible
     reply: str | Callable[[list[dict]], str] = "The answer is unknown."
+    refusal: str | None = None  # a non-streamed reply refuses with this and has no content
 
 
 @dataclass
@@ -63,6 +65,7 @@ def fake_upstream(name: str, model: str = "fake-model") -> tuple[FastAPI, Behavi
         record.authorization.append(request.headers.get("authorization", ""))
         if behaviour.hang:
             await asyncio.sleep(3600)
+        await asyncio.sleep(behaviour.delay_s)
         if behaviour.status != 200:
             return JSONResponse(
                 {"error": {"message": f"fake {behaviour.status}"}}, status_code=behaviour.status
@@ -70,14 +73,15 @@ def fake_upstream(name: str, model: str = "fake-model") -> tuple[FastAPI, Behavi
         reply = behaviour.reply(body["messages"]) if callable(behaviour.reply) else behaviour.reply
         cid, created = f"chatcmpl-{name}-{record.requests}", int(time.time())
         if not body.get("stream"):
+            message = {"role": "assistant", "content": reply}
+            if behaviour.refusal is not None:
+                message = {"role": "assistant", "content": None, "refusal": behaviour.refusal}
             return {
                 "id": cid,
                 "object": "chat.completion",
                 "created": created,
                 "model": body["model"],
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
-                ],
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 10, "completion_tokens": len(tokens(reply)), "total_tokens": 10},
             }
         times: list[float] = []

@@ -201,6 +201,7 @@ def _verify_sync(state: AppState, req: VerifyRequest, t0: float) -> dict:
             mode=req.mode,
             judge=req.judge,
             timeout_s=budget,
+            cascade=req.cascade,
         )
     except UnknownCorpus as exc:  # the same answer as for a corpus this key may not read
         raise corpus_not_found(req.corpus or "") from exc

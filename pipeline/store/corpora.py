@@ -44,6 +44,7 @@ class CorpusConfig:
     base_dir: Path = Path(".")
     embedder: str = DEFAULT_EMBEDDER  # a name in pipeline.models.embedders.EMBEDDERS
     judge: str | None = None  # a name in pipeline.verification.judges.JUDGES; None: Settings.judge
+    cascade: bool | None = None  # [cascade] enabled: ask the LLM judge; None: Settings.cascade.enabled
 
 
 def check_name(name: str) -> str:
@@ -77,6 +78,13 @@ def config_from_dict(raw: dict, name: str, base_dir: Path) -> CorpusConfig:
         thresholds = Thresholds(**{k: float(v) for k, v in th_raw.items()})
     except TypeError as exc:
         raise CorpusError(f"corpus {name}: unknown setting ({exc})") from exc
+    cascade_raw = raw.get("cascade", {})
+    if (
+        not isinstance(cascade_raw, dict)
+        or set(cascade_raw) - {"enabled"}
+        or not isinstance(cascade_raw.get("enabled", False), bool)
+    ):
+        raise CorpusError(f"corpus {name}: [cascade] takes one setting, enabled = true or false")
     embedder = str(raw.get("embedder", DEFAULT_EMBEDDER))
     if embedder not in EMBEDDERS:
         raise CorpusError(f"corpus {name}: unknown embedder {embedder!r} (choose one of {', '.join(EMBEDDERS)})")
@@ -90,6 +98,7 @@ def config_from_dict(raw: dict, name: str, base_dir: Path) -> CorpusConfig:
         base_dir=base_dir,
         embedder=embedder,
         judge=str(raw["judge"]) if "judge" in raw else None,
+        cascade=cascade_raw.get("enabled"),
     )
 
 

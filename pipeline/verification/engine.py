@@ -29,10 +29,11 @@ from pipeline.verification.decision import (
     SupportModel,
     load_support_model,
 )
-from pipeline.verification.facts import Assessment, Fact
+from pipeline.verification.facts import Assessment, Fact, FactResult
 from pipeline.verification.judges import Judge, make_judge
+from pipeline.verification.judges.llm import LLMJudge, Question
 from pipeline.verification.render import render
-from pipeline.verification.rules import combine, decide, supports
+from pipeline.verification.rules import combine, decide, from_llm, llm_evidence, supports, uncertain
 
 _DEFINED_TERM = re.compile(r"\(\s*(?:the\s+)?[\"“]([A-Z][A-Za-z0-9 .&-]{1,40})[\"”]\s*\)")
 
@@ -60,6 +61,7 @@ class _OpenCorpus:
     retriever: Retriever
     thresholds: Thresholds
     judge: str | None
+    cascade: bool | None
 
 
 class Engine:
@@ -80,6 +82,7 @@ class Engine:
         self._fixed_embedder = embedder
         self._fixed_judge = scorer
         self._judges: dict[str, Judge] = {}
+        self._llm: LLMJudge | None = None
         self._lock = threading.Lock()
         self.embedder = embedder or get_embedder(settings.embedder)
         self.scorer = scorer or self.judge(settings.judge)
@@ -97,6 +100,14 @@ class Engine:
             if name not in self._judges:
                 self._judges[name] = make_judge(name)
             return self._judges[name]
+
+    def llm(self) -> LLMJudge:
+        """The cascade's LLM judge (Settings.cascade), created on first use."""
+        c = self.settings.cascade
+        with self._lock:
+            if self._llm is None:
+                self._llm = LLMJudge(c.base_url, c.model, c.api_key_env, c.timeout_s)
+            return self._llm
 
     # --- corpora ------------------------------------------------------------------------------
     def _open(self, corpus: str) -> _OpenCorpus:
@@ -116,6 +127,7 @@ class Engine:
             Retriever(index, embedder, self.settings.rrf_k, self.settings.retrieval_depth),
             config.thresholds,
             config.judge,
+            config.cascade,
         )
         with self._lock:
             self._corpora[corpus] = opened
@@ -132,17 +144,34 @@ class Engine:
 
     # --- verification -------------------------------------------------------------------------
     def verify(
-        self, answer: str, *, mode: Mode | str = Mode.ANNOTATE, **options: Unpack[AssessOptions]
+        self,
+        answer: str,
+        *,
+        mode: Mode | str = Mode.ANNOTATE,
+        cascade: bool | None = None,
+        **options: Unpack[AssessOptions],
     ) -> VerificationResult:
         """Label every sentence of `answer` against a corpus or against given context passages
-        (`options` as for `assess`), rendered for `mode`."""
+        (`options` as for `assess`), rendered for `mode`. `cascade` asks the LLM judge about the facts
+        the local judge is unsure of; by default the corpus's [cascade] setting, else
+        Settings.cascade.enabled."""
         try:
             mode = Mode(mode)
         except ValueError:
             raise VerificationError(f"unknown mode {mode!r}; use one of {', '.join(Mode)}") from None
         t0 = time.perf_counter()
         a = self.assess(answer, **options)
+        flat = [f for facts in a.facts for f in facts]
+        parts = [decide(f, a.thresholds, self.support) for f in flat]
+        if self._cascade_on(options.get("corpus"), cascade):
+            llm, t1 = self.llm(), time.perf_counter()
+            timeout_s = options.get("timeout_s")
+            budget = timeout_s - (t1 - t0) if timeout_s else None
+            self._second_judge(llm, flat, parts, a.thresholds, budget)
+            a.timings_ms["cascade"] = (time.perf_counter() - t1) * 1000
+            a.versions["cascade"] = llm.name
         verdicts: list[Verdict] = []
+        decided = iter(parts)
         for claim, facts in zip(a.claims, a.facts, strict=True):
             if not facts:
                 verdicts.append(
@@ -151,8 +180,7 @@ class Engine:
                     )
                 )
                 continue
-            parts = [decide(f, a.thresholds, self.support) for f in facts]
-            verdicts.append(combine(claim.text, claim.start, claim.end, parts))
+            verdicts.append(combine(claim.text, claim.start, claim.end, [next(decided) for _ in facts]))
         output = render(answer, verdicts, mode)
         a.timings_ms["total"] = (time.perf_counter() - t0) * 1000
         return VerificationResult(
@@ -163,6 +191,28 @@ class Engine:
             timings_ms=a.timings_ms,
             versions=a.versions,
         )
+
+    def _cascade_on(self, corpus: str | None, requested: bool | None) -> bool:
+        """The request's choice, else the corpus's, else the settings'."""
+        if requested is not None:
+            return requested
+        configured = self._open(corpus).cascade if corpus is not None else None
+        return self.settings.cascade.enabled if configured is None else configured
+
+    @staticmethod
+    def _second_judge(
+        llm: LLMJudge, facts: list[Fact], parts: list[FactResult], th: Thresholds, budget: float | None
+    ) -> None:
+        """Replace in `parts` the local verdicts of the facts the local judge is unsure of by the LLM
+        judge's, all asked in one call; facts it settled, or a slot check vetoed, are not asked."""
+        asked = [i for i, (f, local) in enumerate(zip(facts, parts, strict=True)) if uncertain(f, th, local)]
+        if not asked:
+            return
+        evidence = {i: llm_evidence(facts[i]) for i in asked}
+        quotes = {i: [facts[i].windows[wi].citation.quote for wi in evidence[i]] for i in asked}
+        questions = [Question(facts[i].text, quotes[i]) for i in asked]
+        for i, judgement in zip(asked, llm.judge(questions, budget), strict=True):
+            parts[i] = from_llm(facts[i], evidence[i], judgement, llm.name)
 
     def assess(
         self,

@@ -19,6 +19,7 @@ class FactResult:
     reason: str
     citations: list[Citation] = field(default_factory=list)
     failed_checks: list[CheckKind] = field(default_factory=list)
+    needs_review: bool = False  # the learned decision found it close to stated but is not sure
 
 
 @dataclass

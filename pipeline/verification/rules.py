@@ -12,12 +12,17 @@ from pipeline.settings import Thresholds
 from pipeline.verification.decision import (
     SupportModel,
     closest_window,
+    eligible_windows,
     fact_features,
     may_rescue,
     unreadable_share,
 )
 from pipeline.verification.facts import Fact, FactResult
 from pipeline.verification.judges.base import JudgeScores
+from pipeline.verification.judges.llm import Judgement, LLMVerdict
+
+# The LLM gives no probability; its verdicts rank below what the local judge states confidently.
+LLM_CONFIDENCE = 0.8
 
 
 def decide(fact: Fact, th: Thresholds, support: SupportModel | None = None) -> FactResult:
@@ -66,6 +71,7 @@ def decide(fact: Fact, th: Thresholds, support: SupportModel | None = None) -> F
                 f"needs review: {_where(w.citation)} comes close to stating it but the judge is not sure "
                 f"(p={p:.2f})",
                 [w.citation],
+                needs_review=True,
             )
     if best_contra:
         w = best_contra.window
@@ -144,6 +150,56 @@ def second_opinion_applies(fact: Fact, th: Thresholds) -> bool:
         return False
     best_support, _, vetoed = _rule(fact, th)
     return best_support is None and not vetoed
+
+
+def uncertain(fact: Fact, th: Thresholds, local: FactResult) -> bool:
+    """Whether the cascade asks the LLM judge about a fact: it has evidence no slot check vetoed, and
+    its local verdict `local` is a 'needs review', or rests on a best entailment probability in
+    [cascade_low, cascade_high), or on a claim the local judge cannot read."""
+    if fact.no_evidence or not fact.windows or fact.error or not llm_evidence(fact) or _rule(fact, th)[2]:
+        return False
+    if local.needs_review or unreadable_share(fact.text) > th.foreign_share:
+        return True
+    best = max((fact.scores[wi].entail for wi in eligible_windows(fact)), default=0.0)
+    return th.cascade_low <= best < th.cascade_high
+
+
+def llm_evidence(fact: Fact) -> list[int]:
+    """The windows quoted to the LLM judge: those no slot check failed on."""
+    return [wi for wi, checks in enumerate(fact.checks) if all(c.ok for c in checks)]
+
+
+def from_llm(fact: Fact, evidence: list[int], j: Judgement, judge: str) -> FactResult:
+    """A fact's verdict from the LLM judge's judgement `j` over its windows `evidence`; no usable
+    judgement makes it unchecked."""
+    if j.verdict is None:
+        return FactResult(
+            fact.text,
+            Label.UNCHECKED,
+            0.0,
+            f"the LLM judge ({judge}) gave no verdict: {j.reason}",
+            [fact.windows[evidence[0]].citation],
+        )
+    w = fact.windows[evidence[j.passage if j.passage is not None else 0]].citation
+    said = f": {j.reason}" if j.reason else ""
+    if j.verdict == LLMVerdict.SUPPORTED:
+        reason = f"stated in {_where(w)}, says the LLM judge ({judge}){said}"
+        return FactResult(fact.text, Label.SUPPORTED, LLM_CONFIDENCE, reason, [w])
+    if j.verdict == LLMVerdict.CONTRADICTED:
+        return FactResult(
+            fact.text,
+            Label.CONTRADICTED,
+            LLM_CONFIDENCE,
+            f"the LLM judge ({judge}) finds it contradicted by {_where(w)}{said}",
+            [w],
+        )
+    return FactResult(
+        fact.text,
+        Label.UNSUPPORTED,
+        LLM_CONFIDENCE,
+        f"not stated in the documents, says the LLM judge ({judge}){said}; closest passage: {_where(w)}",
+        [w],
+    )
 
 
 def supports(fact: Fact, window_checks: list[SlotCheck], s: JudgeScores, th: Thresholds) -> bool:

@@ -1,4 +1,5 @@
-"""Judges: score (evidence, claim) pairs as entail / neutral / contradict; one module per judge, one registry entry."""
+"""Judges: score (evidence, claim) pairs as entail / neutral / contradict; one module per judge, one registry entry.
+llm.py holds the cascade's LLM judge, which gives verdicts rather than scores and is not registered."""
 
 from __future__ import annotations
 
