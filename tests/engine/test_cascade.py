@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from api_support import KEY_A, ThreadedServer, h, make_settings
 from fastapi.testclient import TestClient
-
-# The API tests' set-up (tests/api/support.py): a uvicorn server on loopback, the API's home and keys.
-sys.path.append(str(Path(__file__).resolve().parents[1] / "api"))
-from support import KEY_A, ThreadedServer, h, make_settings  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from api.gateway.fake_upstream import Behaviour, Record, fake_upstream  # noqa: E402
