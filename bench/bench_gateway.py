@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "api")]
 
 from bench.common import percentile  # noqa: E402
 from pipeline.models.offline import stay_offline  # noqa: E402
@@ -107,7 +107,7 @@ def main() -> int:
     args = ap.parse_args()
     stay_offline()
 
-    from test_api_support import ThreadedServer
+    from support import ThreadedServer
 
     from api.app import create_app
     from api.config import ApiSettings

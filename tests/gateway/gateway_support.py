@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
-from test_api_support import ThreadedServer, make_settings
+# The API tests' set-up (tests/api/support.py): the gateway is served by the same app and keys.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "api"))
+from support import KEY_A, KEY_B, KEY_RO, ThreadedServer, make_settings  # noqa: E402
 
-from api.app import create_app
-from api.gateway.config import GatewayConfig
-from api.gateway.fake_upstream import Behaviour, Record, fake_upstream
+from api.app import create_app  # noqa: E402
+from api.gateway.config import GatewayConfig  # noqa: E402
+from api.gateway.fake_upstream import Behaviour, Record, fake_upstream  # noqa: E402
+
+__all__ = ["KEY_A", "KEY_B", "KEY_RO"]  # re-exported for the tests
 
 MODEL = "fake-model"
 UPSTREAM_KEY = "sk-upstream-secret-0123456789"

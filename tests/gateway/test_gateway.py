@@ -15,7 +15,10 @@ import openai
 import pytest
 from gateway_support import (
     CONTRADICTED,
+    KEY_A,
+    KEY_B,
     KEY_ENV,
+    KEY_RO,
     MODEL,
     SUPPORTED,
     UPSTREAM_KEY,
@@ -23,7 +26,6 @@ from gateway_support import (
     start_gateway,
     start_upstream,
 )
-from test_api_support import KEY_A, KEY_B, KEY_RO
 
 ANSWER = f"{SUPPORTED} {CONTRADICTED}"
 
