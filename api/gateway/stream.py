@@ -57,13 +57,15 @@ class StreamSession:
         opened: OpenStream,
         ev: Evidence,
         verifier: Verifier,
-        report: Callable[[dict], None],
+        report: Callable[[dict, VerificationResult | None], None],
         extra: dict[str, Any],
     ) -> None:
         self.opened = opened
         self.ev = ev
         self.verifier = verifier
-        self.report = report  # called once with the final `veracity` object (for the log)
+        # called once with the final `veracity` object and the verified answer (None when the client
+        # went away), for the log and the traffic store
+        self.report = report
         self.extra = extra  # request_id etc., added to the final veracity object
         head = opened.first[0] if opened.first else {}
         self.head = {
@@ -160,7 +162,11 @@ class StreamSession:
     def _result(self) -> VerificationResult:
         answer = self.sentences.text
         return VerificationResult(
-            answer, self.verdicts, render(answer, self.verdicts, self.ev.mode), self.ev.mode
+            answer,
+            self.verdicts,
+            render(answer, self.verdicts, self.ev.mode),
+            self.ev.mode,
+            versions=self.versions,
         )
 
     def _tail(self, result: VerificationResult) -> str:
@@ -201,6 +207,7 @@ class StreamSession:
         immediate = self.ev.release == Release.IMMEDIATE
         upstream_done = False
         blocked: list[dict] = []  # the verdicts of the sentence that ended a blocked stream
+        reported = False
         try:
             yield self.chunk({"role": "assistant", "content": ""})
             while True:
@@ -256,14 +263,19 @@ class StreamSession:
                     yield self.chunk({"content": tail})
                 finish = self.finish or "stop"
             final = self.veracity(result, bool(blocked))
+            # reported before the last chunks: a client that hangs up on [DONE] may cancel what follows
+            self.report(final | {"finish_reason": finish}, result)
+            reported = True
             more = {"usage": self.usage} if self.usage else {}
             yield self.chunk({}, finish, veracity=final, **more)
             yield sse("[DONE]")
-            self.report(final | {"finish_reason": finish})
         except asyncio.CancelledError:
-            self.report(
-                {"upstream": self.opened.upstream.name, "finish_reason": "client_disconnected"} | self.extra
-            )
+            if not reported:
+                self.report(
+                    {"upstream": self.opened.upstream.name, "finish_reason": "client_disconnected"}
+                    | self.extra,
+                    None,
+                )
             raise
         finally:
             with anyio.CancelScope(shield=True):

@@ -58,7 +58,7 @@ def gateway_config(primary: Upstream, secondary: Upstream, **overrides) -> Gatew
         ],
         failure_threshold=2,
         cooldown_s=1.0,
-        keys={"reader": {"corpus": "sample"}},
+        keys={"reader": {"corpus": "sample"}, "tenant-a": {"store": True}},  # tenant-a's traffic is stored
     )
     values.update(overrides)
     return GatewayConfig(**values)

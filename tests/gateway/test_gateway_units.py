@@ -123,7 +123,7 @@ def test_a_moved_boundary_never_releases_a_stale_verdict(slow):
             await asyncio.sleep(0.01)
 
         ev = Evidence("c", None, None, None, Mode.BLOCK, Release.VERIFIED, None)
-        session = StreamSession(_Upstream(pieces, before), ev, verifier, report=lambda _: None, extra={})
+        session = StreamSession(_Upstream(pieces, before), ev, verifier, report=lambda *_: None, extra={})
         events = [json.loads(e[6:]) async for e in session.events() if e.startswith("data: {")]
         return events, verifier
 
