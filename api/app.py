@@ -24,6 +24,7 @@ from api.gateway import GatewayConfig, build_gateway_router, load_gateway_config
 from api.middleware import RequestMiddleware
 from api.routers import corpora, operations, verify
 from api.state import AppState, EngineFactory, default_engine
+from pipeline.audit.store import store_path
 
 if TYPE_CHECKING:
     from pipeline.verification.engine import Engine
@@ -74,9 +75,10 @@ def create_app(
 
     app.include_router(build_ui_router(settings), prefix="/ui")
     if gateway is not None:
-        router = build_gateway_router(lambda: state.engine, gateway, principal)
+        router = build_gateway_router(lambda: state.engine, gateway, principal, store_path(settings))
         app.include_router(router)
         app.state.gateway_pool = router.gateway_pool
+        app.state.gateway_traffic = router.gateway_traffic
     return app
 
 

@@ -3,6 +3,7 @@
 [gateway]
 failure_threshold = 3       # consecutive failures that open an upstream's circuit
 cooldown_s = 30             # how long an open circuit skips the upstream
+retention_days = 30         # stored traffic (keys with store = true) is deleted after this long
 
 [[upstreams]]
 name = "deepseek"
@@ -14,6 +15,7 @@ read_timeout_s = 60                # longest wait for the first, and for each ne
 
 [keys.tenant-a]                    # defaults for requests made with the API key named tenant-a
 corpus = "sample"
+store = true                       # keep its completions in the audit store (the review queue)
 """
 
 from __future__ import annotations
@@ -67,13 +69,14 @@ class UpstreamConfig(BaseModel):
 
 
 class KeyDefaults(BaseModel):
-    """Evidence used for a key's requests that name none."""
+    """Evidence used for a key's requests that name none, and whether its traffic is stored."""
 
     corpus: str | None = None
     doc_ids: list[str] | None = None
     evidence: EvidenceSource | None = None
     mode: str | None = None
     release: Release | None = None
+    store: bool = False  # each completion (answer, question, verdicts) kept in the audit store
 
 
 class GatewayConfig(BaseModel):
@@ -83,6 +86,7 @@ class GatewayConfig(BaseModel):
     verify_concurrency: int = Field(4, ge=1)  # sentence verifications running at once, all streams together
     verify_timeout_s: float = 20.0  # a sentence not scored by then is `unchecked`
     max_passages: int = 64  # passages taken from the messages (`"evidence": "messages"`)
+    retention_days: float = Field(30.0, gt=0)  # stored traffic older than this is deleted
     keys: dict[str, KeyDefaults] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -91,6 +95,11 @@ class GatewayConfig(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError(f"upstream names must be unique: {names}")
         return self
+
+    def stores(self, key_id: str) -> bool:
+        """Whether completions made with this key are kept in the audit store."""
+        defaults = self.keys.get(key_id)
+        return bool(defaults and defaults.store)
 
     def route(self, model: str) -> list[UpstreamConfig]:
         """The upstreams serving `model`, in the order they are tried."""

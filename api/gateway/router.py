@@ -1,7 +1,8 @@
 """The gateway's routes: GET /v1/models and POST /v1/chat/completions (OpenAI-compatible).
 
-Mount with `app.include_router(build_gateway_router(engine, config, auth))`; `auth` is the app's
-API-key dependency (it returns a Principal), so the gateway's keys and corpus rights are the API's.
+Mount with `app.include_router(build_gateway_router(engine, config, auth, audit_path))`; `auth` is
+the app's API-key dependency (it returns a Principal), so the gateway's keys and corpus rights are
+the API's; `audit_path` is the audit store where keys with `store = true` keep their traffic.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,10 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Principal
 from api.errors import ApiError
 from api.gateway.config import GatewayConfig, Release
-from api.gateway.evidence import VeracityOptions, message_text, resolve
+from api.gateway.evidence import Evidence, VeracityOptions, message_text, resolve
 from api.gateway.stream import BLOCKED, StreamSession
+from api.gateway.traffic import TrafficStore
 from api.gateway.upstreams import UpstreamPool
 from api.gateway.verifier import EngineSource, Verifier
+from pipeline.schema import VerificationResult
 
 log = logging.getLogger("veracity.gateway")
 
@@ -40,15 +44,29 @@ class ChatRequest(BaseModel):
 
 
 def build_gateway_router(
-    engine: EngineSource, config: GatewayConfig, auth: Callable[..., Principal]
+    engine: EngineSource,
+    config: GatewayConfig,
+    auth: Callable[..., Principal],
+    audit_path: Path | None = None,
 ) -> APIRouter:
     """The gateway routes. `engine`: an Engine, or a callable returning the loaded one (None while
-    loading: 503). `auth`: a FastAPI dependency returning the caller's Principal (401 otherwise)."""
+    loading: 503). `auth`: a FastAPI dependency returning the caller's Principal (401 otherwise).
+    `audit_path`: the audit store for keys with `store = true` (opened, and pruned, only if one has)."""
     router = APIRouter(tags=["gateway"])
     pool = UpstreamPool(config)
     verifier = Verifier(engine, config)
+    storing = audit_path is not None and any(k.store for k in config.keys.values())
+    traffic = TrafficStore(audit_path, config.retention_days) if storing else None
     router.gateway_pool = pool  # type: ignore[attr-defined] - for tests and operations
+    router.gateway_traffic = traffic  # type: ignore[attr-defined]
     caller = Depends(auth)  # a default value, not an Annotated alias: annotations here are strings
+
+    def keep(
+        p: Principal, rid: str, ev: Evidence, result: VerificationResult | None, verify_ms: float
+    ) -> None:
+        """Store the completion if the key asks for it (never a cut-off one: result None)."""
+        if traffic is not None and result is not None and config.stores(p.key_id):
+            traffic.submit(p.key_id, rid, ev, result, verify_ms)
 
     def log_line(request: Request, p: Principal, model: str, veracity: dict) -> None:
         """One line per completion: who, which upstream, verdict counts; never text or keys."""
@@ -97,12 +115,17 @@ def build_gateway_router(
         rid = getattr(request.state, "request_id", "")
 
         if req.stream:
+
+            def report(final: dict, result: VerificationResult | None) -> None:
+                log_line(request, p, req.model, final)
+                keep(p, rid, ev, result, final.get("timings_ms", {}).get("verify_sum", 0.0))
+
             opened = await pool.open_stream(body)
             session = StreamSession(
                 opened,
                 ev,
                 verifier,
-                report=lambda final: log_line(request, p, req.model, final),
+                report=report,
                 extra={"request_id": rid},
             )
             return StreamingResponse(
@@ -117,6 +140,7 @@ def build_gateway_router(
         content = message_text(message)
         if content.strip():
             result = await verifier.answer(content, ev)
+            keep(p, rid, ev, result, result.timings_ms.get("total", 0.0))
             message["content"] = result.output
             if result.summary["blocked"]:
                 choice["finish_reason"] = BLOCKED

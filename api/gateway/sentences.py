@@ -4,6 +4,11 @@ The splitter decides a boundary by looking at what follows it ("Acme Inc. The" s
 Thermo" does not), so a sentence counts as complete only once the next one has a whole word: a
 boundary seen then does not move when more tokens arrive. The rest is flushed when the stream ends.
 The whole text is split again on each token, so offsets are exactly those `verify` would give.
+
+While a boundary waits for that word, the sentence before it is a *candidate*: it could end there
+(the splitter cuts there now, or the text so far ends with a sentence's closing punctuation or a line
+break). The gateway verifies candidates speculatively; a candidate whose boundary later moves is
+simply never handed out, so its verdict is never used.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from dataclasses import dataclass
 from pipeline.verification.claims import split_sentences
 
 _WHOLE_WORD = re.compile(r"\s*\S+[\s,;:]")
+# How a trailing sentence that may be complete ends: closing punctuation, then closing quotes/brackets.
+_CLOSING = re.compile(r"(?:[.!?…。！？；])[\"'”’)\]」』）】]*$")
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class SentenceStream:
     def __init__(self) -> None:
         self.text = ""
         self._done = 0  # end offset of the last sentence handed out
+        self._open: list[tuple[int, int]] = []  # the sentences after it, as the text splits now
 
     def feed(self, delta: str) -> list[Span]:
         self.text += delta
@@ -38,6 +46,17 @@ class SentenceStream:
             if not _WHOLE_WORD.match(self.text, ns):
                 break
             out.append(self._take(s, e))
+        self._open = spans[len(out) :]
+        return out
+
+    def candidates(self) -> list[Span]:
+        """The sentences not handed out yet that could already be complete (see the module docstring):
+        each may still change, so it is verified speculatively, never released as it is."""
+        out = [Span(s, e, self.text[s:e]) for s, e in self._open[:-1]]
+        if self._open:
+            s, e = self._open[-1]
+            if _CLOSING.search(self.text, s, e) or "\n" in self.text[e:]:
+                out.append(Span(s, e, self.text[s:e]))
         return out
 
     def finish(self) -> list[Span]:

@@ -5,8 +5,10 @@ mode (annotate: a [n✗] marker and the flagged list at the end; redact: flagged
 and a note at the end; block: the stream ends at the first contradicted sentence with a notice and
 finish_reason "content_filter"). `release: immediate` sends tokens as they come and each sentence's
 verdicts in the `veracity` field of an extra chunk with an empty delta, which clients ignore.
-Sentences are verified concurrently and released in order. Cancelling the generator (the client
-went away) cancels the upstream request.
+Sentences are verified concurrently and released in order. A sentence that could be complete is
+verified speculatively while its boundary waits for the next word (api.gateway.sentences); the
+verdict is used only if exactly that sentence is confirmed, else it is cancelled or ignored.
+Cancelling the generator (the client went away) cancels the upstream request.
 """
 
 from __future__ import annotations
@@ -55,13 +57,15 @@ class StreamSession:
         opened: OpenStream,
         ev: Evidence,
         verifier: Verifier,
-        report: Callable[[dict], None],
+        report: Callable[[dict, VerificationResult | None], None],
         extra: dict[str, Any],
     ) -> None:
         self.opened = opened
         self.ev = ev
         self.verifier = verifier
-        self.report = report  # called once with the final `veracity` object (for the log)
+        # called once with the final `veracity` object and the verified answer (None when the client
+        # went away), for the log and the traffic store
+        self.report = report
         self.extra = extra  # request_id etc., added to the final veracity object
         head = opened.first[0] if opened.first else {}
         self.head = {
@@ -75,6 +79,7 @@ class StreamSession:
         self.arrival_t: list[float] = []  # ... and when that delta arrived
         self.queue: asyncio.Queue = asyncio.Queue()
         self.pending: deque[tuple[Span, asyncio.Task]] = deque()
+        self.speculative: dict[Span, asyncio.Task] = {}  # candidates being verified before confirmation
         self.verdicts: list[Verdict] = []
         self.held_ms: list[float] = []
         self.verify_ms: list[float] = []
@@ -113,10 +118,24 @@ class StreamSession:
         except Exception as exc:  # noqa: BLE001 - a cut stream: what arrived is still verified
             await self.queue.put(("end", f"the upstream stream failed ({type(exc).__name__})"))
 
-    def _start(self, span: Span) -> None:
+    def _verify(self, span: Span) -> asyncio.Task:
         task = asyncio.create_task(self.verifier.sentence(span, self.ev))
         task.add_done_callback(lambda _: self.queue.put_nowait(("verified", None)))
+        return task
+
+    def _start(self, span: Span) -> None:
+        """Queue a confirmed sentence for release, with its speculative verification if it had one:
+        the same offsets and text, so the same verdicts."""
+        task = self.speculative.pop(span, None) or self._verify(span)
         self.pending.append((span, task))
+
+    def _speculate(self, candidates: list[Span]) -> None:
+        """Verify the new candidates; drop those no longer candidates (their boundary moved)."""
+        for span in [s for s in self.speculative if s not in candidates]:
+            self.speculative.pop(span).cancel()
+        for span in candidates:
+            if span not in self.speculative:
+                self.speculative[span] = self._verify(span)
 
     def _arrived(self, offset: int) -> float:
         """When the delta holding the answer's character at `offset - 1` arrived."""
@@ -143,7 +162,11 @@ class StreamSession:
     def _result(self) -> VerificationResult:
         answer = self.sentences.text
         return VerificationResult(
-            answer, self.verdicts, render(answer, self.verdicts, self.ev.mode), self.ev.mode
+            answer,
+            self.verdicts,
+            render(answer, self.verdicts, self.ev.mode),
+            self.ev.mode,
+            versions=self.versions,
         )
 
     def _tail(self, result: VerificationResult) -> str:
@@ -184,6 +207,7 @@ class StreamSession:
         immediate = self.ev.release == Release.IMMEDIATE
         upstream_done = False
         blocked: list[dict] = []  # the verdicts of the sentence that ended a blocked stream
+        reported = False
         try:
             yield self.chunk({"role": "assistant", "content": ""})
             while True:
@@ -195,6 +219,7 @@ class StreamSession:
                         yield self.chunk({"content": payload})
                     for span in self.sentences.feed(payload):
                         self._start(span)
+                    self._speculate(self.sentences.candidates())
                 elif kind == "raw":
                     yield sse(payload)
                 elif kind == "end":
@@ -203,6 +228,7 @@ class StreamSession:
                         self.arrivals[-1] = max(self.arrivals[-1], len(self.sentences.text))
                     for span in self.sentences.finish():
                         self._start(span)
+                    self._speculate([])
                 while self.pending and self.pending[0][1].done():
                     span, task = self.pending.popleft()
                     checked: Checked = task.result()
@@ -237,19 +263,24 @@ class StreamSession:
                     yield self.chunk({"content": tail})
                 finish = self.finish or "stop"
             final = self.veracity(result, bool(blocked))
+            # reported before the last chunks: a client that hangs up on [DONE] may cancel what follows
+            self.report(final | {"finish_reason": finish}, result)
+            reported = True
             more = {"usage": self.usage} if self.usage else {}
             yield self.chunk({}, finish, veracity=final, **more)
             yield sse("[DONE]")
-            self.report(final | {"finish_reason": finish})
         except asyncio.CancelledError:
-            self.report(
-                {"upstream": self.opened.upstream.name, "finish_reason": "client_disconnected"} | self.extra
-            )
+            if not reported:
+                self.report(
+                    {"upstream": self.opened.upstream.name, "finish_reason": "client_disconnected"}
+                    | self.extra,
+                    None,
+                )
             raise
         finally:
             with anyio.CancelScope(shield=True):
                 reader.cancel()
-                for _, task in self.pending:
+                for task in [t for _, t in self.pending] + list(self.speculative.values()):
                     task.cancel()
                 with contextlib.suppress(BaseException):
                     await reader

@@ -10,7 +10,7 @@ from typing import Any
 from pipeline.audit.readers import InputProblem, check_paths
 from pipeline.audit.report import write_report
 from pipeline.audit.runner import MAX_PRINTED_PROBLEMS, AuditError, AuditRunner, new_run_id
-from pipeline.audit.store import AuditStore, AuditStoreError, check_run_id, store_path
+from pipeline.audit.store import API_RUNS, AuditStore, AuditStoreError, check_run_id, store_path
 
 
 def default_out_dir(settings: Any, run_id: str) -> Path:
@@ -41,7 +41,7 @@ def run_audit(args: argparse.Namespace, settings: Any, *, engine: Any = None) ->
     store = AuditStore(store_path(settings))
     try:
         existing = store.run(run_id)
-        if existing and existing["kind"] != "audit":
+        if run_id in API_RUNS or (existing and existing["kind"] != "audit"):
             raise AuditStoreError(f"run id {run_id!r} belongs to API verifications; choose another --run-id")
         out = (
             Path(args.out)

@@ -14,7 +14,8 @@ Schema (version 1)
 schema_version   one row per applied migration
     version INTEGER PRIMARY KEY, applied_at TEXT            current version = MAX(version)
 
-runs             one row per audit run; API verifications go to run "api" (kind 'api')
+runs             one row per audit run; API verifications go to run "api" and the OpenAI gateway's
+                 stored traffic to run "gateway" (both kind 'api')
     run_id TEXT PRIMARY KEY        letters, digits, '.', '_', '-'
     kind TEXT                      'audit' | 'api'
     corpus TEXT                    default corpus given on the command line (NULL for 'api')
@@ -98,6 +99,8 @@ from pipeline.schema import Label, VeracityError, VerificationResult, count_verd
 from pipeline.settings import Settings
 
 API_RUN = "api"
+GATEWAY_RUN = "gateway"  # the OpenAI-compatible gateway's stored traffic (api/gateway/traffic.py)
+API_RUNS = frozenset({API_RUN, GATEWAY_RUN})  # runs of kind 'api': written by the server, not by audits
 
 
 class RunStatus(StrEnum):
@@ -130,7 +133,12 @@ def store_path(settings: Settings) -> Path:
 
 
 def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return stamp(datetime.now(UTC))
+
+
+def stamp(moment: datetime) -> str:
+    """A UTC time as the store writes it (so stored times compare as strings)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def check_run_id(run_id: str) -> str:
@@ -325,7 +333,7 @@ class AuditStore:
 
     def _ensure_run(self, conn: sqlite3.Connection, run_id: str) -> None:
         t = now()
-        kind = "api" if run_id == API_RUN else "audit"
+        kind = "api" if run_id in API_RUNS else "audit"
         conn.execute(
             "INSERT OR IGNORE INTO runs (run_id, kind, inputs, options, status, created_at, updated_at) "
             "VALUES (?, ?, '[]', '{}', 'open', ?, ?)",
@@ -525,6 +533,25 @@ class AuditStore:
                     ],
                 )
             return turn_id
+
+    def delete_turns(self, run_id: str, verified_before: datetime) -> int:
+        """Delete the run's turns verified before `verified_before`, their sentences and citations, and
+        the conversations left without turns; returns how many turns. Other runs are never touched."""
+        args = (run_id, stamp(verified_before))
+        with self.transaction() as conn:
+            conversations = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT conversation_id FROM turns WHERE run_id = ? AND verified_at < ?", args
+                )
+            ]
+            n = conn.execute("DELETE FROM turns WHERE run_id = ? AND verified_at < ?", args).rowcount
+            conn.executemany(
+                "DELETE FROM conversations WHERE run_id = ? AND conversation_id = ? AND NOT EXISTS "
+                "(SELECT 1 FROM turns t WHERE t.run_id = ? AND t.conversation_id = ?)",
+                [(run_id, c, run_id, c) for c in conversations],
+            )
+        return n
 
     def record_error(
         self,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from api_support import ThreadedServer, make_settings
+from api_support import KEY_A, KEY_B, KEY_RO, ThreadedServer, make_settings
 
 from api.app import create_app
 from api.gateway.config import GatewayConfig
 from api.gateway.fake_upstream import Behaviour, Record, fake_upstream
+
+__all__ = ["KEY_A", "KEY_B", "KEY_RO"]  # re-exported for the tests
 
 MODEL = "fake-model"
 UPSTREAM_KEY = "sk-upstream-secret-0123456789"
@@ -52,7 +54,7 @@ def gateway_config(primary: Upstream, secondary: Upstream, **overrides) -> Gatew
         ],
         failure_threshold=2,
         cooldown_s=1.0,
-        keys={"reader": {"corpus": "sample"}},
+        keys={"reader": {"corpus": "sample"}, "tenant-a": {"store": True}},  # tenant-a's traffic is stored
     )
     values.update(overrides)
     return GatewayConfig(**values)

@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import openai
 import pytest
-from api_support import KEY_A, KEY_B, KEY_RO
 from gateway_support import (
     CONTRADICTED,
+    KEY_A,
+    KEY_B,
     KEY_ENV,
+    KEY_RO,
     MODEL,
     SUPPORTED,
     UPSTREAM_KEY,
@@ -24,6 +27,11 @@ from gateway_support import (
     start_gateway,
     start_upstream,
 )
+
+from api.gateway.traffic import TrafficStore
+from pipeline.audit.store import GATEWAY_RUN
+from pipeline.review.trail import QueueFilter, ReviewStore
+from pipeline.schema import Label, Mode, Verdict, VerificationResult
 
 ANSWER = f"{SUPPORTED} {CONTRADICTED}"
 
@@ -304,3 +312,51 @@ def test_langchain_chat_openai_streams_through_the_gateway(gateway, up):
     text = "".join(part.content for part in llm.stream("What does the Northwind MSA say?"))
     assert text.startswith(f"{SUPPORTED} {CONTRADICTED} [1✗]")
     assert llm.invoke("Again?").content.startswith(f"{SUPPORTED} {CONTRADICTED} [1✗]")
+
+
+def eventually(check, timeout: float = 10.0):
+    """check()'s first truthy value within `timeout` (stored traffic is written after [DONE]), else its last."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
+def test_stored_traffic_reaches_the_review_queue_and_expires(gateway, up):
+    traffic = gateway.server.config.app.state.gateway_traffic
+    review = ReviewStore(traffic.store.path)
+
+    def turns(conversation_id: str) -> list[dict]:
+        return review.store.query("SELECT * FROM turns WHERE conversation_id = ?", (conversation_id,))
+
+    def streamed(key: str) -> str:
+        _, chunks, _ = collect(chat(gateway, key, stream=True, extra_body={"veracity": {"corpus": "sample"}}))
+        return f"gateway-{veracity(chunks[-1])['request_id']}"
+
+    quiet = streamed(KEY_RO)  # reader: no `store = true`
+    kept = streamed(KEY_A)  # tenant-a stores its traffic
+    [turn] = eventually(lambda: turns(kept))
+    assert turn["run_id"] == GATEWAY_RUN and turn["answer"] == ANSWER and turn["corpus"] == "sample"
+    assert turn["source"] == "gateway key tenant-a" and turn["n_contradicted"] == 1
+    assert turns(quiet) == []  # one writer, in order: it would be there by now
+    queue = [r for r in review.queue(QueueFilter(run=GATEWAY_RUN), limit=500) if r["conversation_id"] == kept]
+    assert [(r["text"], r["verdict"], r["status"]) for r in queue] == [(CONTRADICTED, "contradicted", "open")]
+    assert queue[0]["doc_id"] == "northwind-msa.md" and review.store.run(GATEWAY_RUN)["kind"] == "api"
+
+    # past retention the gateway's turns go, with their sentences; other runs' turns never do
+    flagged = Verdict(CONTRADICTED, 0, len(CONTRADICTED), Label.CONTRADICTED, 0.9, "stub")
+    other = VerificationResult(CONTRADICTED, [flagged], CONTRADICTED, Mode.ANNOTATE)
+    for run in ("an-audit-run", None):  # None: the API's own run "api"
+        review.store.record_verification(run, "t.jsonl", f"old-{run}", 0, None, CONTRADICTED, "sample", other)
+    assert traffic.prune(now=datetime.now(UTC) + timedelta(days=31)) >= 1
+    assert turns(kept) == [] and review.count(QueueFilter(run=GATEWAY_RUN)) == 0
+    assert review.store.query("SELECT * FROM conversations WHERE conversation_id = ?", (kept,)) == []
+    assert review.count(QueueFilter(run="an-audit-run")) == review.count(QueueFilter(run="api")) == 1
+
+    # and at start-up
+    kept = streamed(KEY_A)
+    assert eventually(lambda: turns(kept))
+    time.sleep(0.1)
+    TrafficStore(traffic.store.path, retention_days=0.05 / 86400).close()
+    assert turns(kept) == []
+    review.close()

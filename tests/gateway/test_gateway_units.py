@@ -1,19 +1,26 @@
-"""Gateway parts without a server: incremental sentences, the circuit breaker, config, evidence, routing."""
+"""Gateway parts without a server: incremental sentences, speculative verification, the circuit
+breaker, config, evidence, routing."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from api.config import ConfigError
 from api.errors import ApiError
-from api.gateway.config import GatewayConfig, load_gateway_config
-from api.gateway.evidence import VeracityOptions, passages_from_messages, resolve
+from api.gateway.config import GatewayConfig, Release, load_gateway_config
+from api.gateway.evidence import Evidence, VeracityOptions, passages_from_messages, resolve
 from api.gateway.fake_upstream import tokens
-from api.gateway.sentences import SentenceStream
+from api.gateway.sentences import SentenceStream, Span
+from api.gateway.stream import StreamSession
 from api.gateway.upstreams import CircuitBreaker, UpstreamPool
+from api.gateway.verifier import Checked
+from pipeline.schema import Label, Mode, Verdict
 from pipeline.verification.claims import split_sentences
 
 TEXTS = [
@@ -44,6 +51,92 @@ def test_a_sentence_is_released_once_the_next_has_a_whole_word():
     assert stream.feed("ermo makes pumps. The") == []
     assert [s.text for s in stream.feed(" fee")] == ["Acme Inc. Thermo makes pumps."]
     assert [s.text for s in stream.finish()] == ["The fee"]
+
+
+def test_candidates_are_sentences_that_could_already_be_complete():
+    stream = SentenceStream()
+    assert stream.feed("Acme Inc.") == []
+    assert [c.text for c in stream.candidates()] == ["Acme Inc."]
+    assert stream.feed(" The") == [] and [c.text for c in stream.candidates()] == ["Acme Inc."]
+    assert stream.feed("rmo makes") == [] and stream.candidates() == []  # the boundary moved
+    assert stream.feed(" pumps") == [] and stream.candidates() == []  # mid-sentence: no candidate
+    stream.feed(".")
+    assert [c.text for c in stream.candidates()] == ["Acme Inc. Thermo makes pumps."]
+    assert [s.text for s in stream.feed(" The fee")] == ["Acme Inc. Thermo makes pumps."]
+    assert stream.candidates() == []
+    stream.feed(" is\n")  # a line break may end a list item without punctuation
+    assert [c.text for c in stream.candidates()] == ["The fee is"]
+
+
+class _Upstream:
+    """An opened upstream stream that sends the given tokens, each after `before(i)` returns."""
+
+    def __init__(self, pieces, before) -> None:
+        self.pieces, self.before = pieces, before
+        self.first, self.attempts, self.upstream = [], [], SimpleNamespace(name="stub")
+
+    async def chunks(self):
+        for i, piece in enumerate(self.pieces):
+            await self.before(i)
+            yield {"choices": [{"delta": {"content": piece}, "finish_reason": None}]}
+        yield {"choices": [{"delta": {}, "finish_reason": "stop"}]}
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _Verifier:
+    """Contradicts exactly the sentence "Acme Inc." (true only of the wrong boundary); `slow` makes
+    that verification outlast the boundary, so it must be cancelled, not awaited."""
+
+    def __init__(self, slow: bool) -> None:
+        self.slow, self.calls, self.cancelled = slow, [], []
+        self.stale_done = asyncio.Event()
+
+    async def sentence(self, span: Span, ev) -> Checked:
+        self.calls.append(span.text)
+        label = Label.CONTRADICTED if span.text == "Acme Inc." else Label.SUPPORTED
+        try:
+            if label == Label.CONTRADICTED and self.slow:
+                await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            self.cancelled.append(span.text)
+            raise
+        if label == Label.CONTRADICTED:
+            self.stale_done.set()
+        return Checked(span, [Verdict(span.text, span.start, span.end, label, 0.9, "stub")], {}, 1.0)
+
+
+@pytest.mark.parametrize("slow", [False, True], ids=["stale-verdict-ready", "stale-verdict-pending"])
+def test_a_moved_boundary_never_releases_a_stale_verdict(slow):
+    """"Acme Inc." is verified speculatively (it could end there), then "The" + "rmo" moves the
+    boundary: in block mode its contradicted verdict would end the stream if it were ever used."""
+    pieces = ["Acme", " Inc.", " The", "rmo", " makes", " pumps.", " The", " fee", " is", " high."]
+    text = "".join(pieces)
+
+    async def run() -> tuple[list[dict], _Verifier]:
+        verifier = _Verifier(slow)
+
+        async def before(i: int) -> None:
+            if i == 3 and not slow:  # let the stale verification finish before the boundary moves
+                await asyncio.wait_for(verifier.stale_done.wait(), 5)
+            await asyncio.sleep(0.01)
+
+        ev = Evidence("c", None, None, None, Mode.BLOCK, Release.VERIFIED, None)
+        session = StreamSession(_Upstream(pieces, before), ev, verifier, report=lambda *_: None, extra={})
+        events = [json.loads(e[6:]) async for e in session.events() if e.startswith("data: {")]
+        return events, verifier
+
+    events, verifier = asyncio.run(asyncio.wait_for(run(), 20))
+    assert "Acme Inc." in verifier.calls  # the speculation happened
+    assert verifier.cancelled == (["Acme Inc."] if slow else [])
+    content = "".join(e["choices"][0]["delta"].get("content") or "" for e in events)
+    assert content == text and events[-1]["choices"][0]["finish_reason"] == "stop"
+    released = [s for e in events[:-1] for s in (e.get("veracity") or {}).get("sentences", [])]
+    expected = [(s, e, text[s:e]) for s, e in split_sentences(text)]
+    assert [(v["start"], v["end"], v["text"]) for v in released] == expected
+    assert all(v["verdict"] == "supported" for v in released)
+    assert [(v["start"], v["end"]) for v in events[-1]["veracity"]["sentences"]] == split_sentences(text)
 
 
 def test_fake_tokens_join_back():
