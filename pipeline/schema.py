@@ -23,6 +23,14 @@ class Span:
     code: str = ""  # LOINC code for SPL sections, empty elsewhere
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a character range of a document stands: its page (if paginated) and section."""
+
+    page: int | None = None
+    section: str = ""
+
+
 @dataclass
 class Document:
     doc_id: str
@@ -47,6 +55,12 @@ class Document:
         if best is None:
             best = next((s for s in self.sections if s.start < end and s.end > start), None)
         return best
+
+    def place(self, start: int, end: int) -> Place:
+        """The first page overlapping text[start:end] and the section it starts in."""
+        pages = self.page_numbers(start, end)
+        section = self.section_at(start, end)
+        return Place(pages[0] if pages else None, section.label if section else "")
 
 
 @dataclass
