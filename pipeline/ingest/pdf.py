@@ -8,7 +8,7 @@ import logging
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
-from pipeline.ingest.base import IngestError
+from pipeline.ingest.base import DEFAULT_OPTIONS, IngestError, IngestOptions
 from pipeline.ingest.headings import heading_sections
 from pipeline.schema import Document, Span
 
@@ -16,7 +16,7 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)
 PAGE_SEP = "\n\n"
 
 
-def load_pdf(data: bytes, doc_id: str) -> Document:
+def load_pdf(data: bytes, doc_id: str, options: IngestOptions = DEFAULT_OPTIONS) -> Document:
     """One document, text kept per page with page numbers (1-based)."""
 
     try:
