@@ -78,6 +78,7 @@ def select_windows(
                             start=start,
                             end=end,
                             quote=text,
+                            ocr=place.ocr,
                         ),
                         relevance=rel + 0.05 * hit.dense,
                         retrieval=hit.dense,

@@ -194,9 +194,11 @@ class CorpusIndex:
         """Page and section of [start, end) from the document's page and section maps."""
         maps = self._maps.get(doc_id)
         if maps is None:
-            row = self._conn().execute(
-                "SELECT pages, sections FROM documents WHERE doc_id = ?", (doc_id,)
-            ).fetchone()
+            row = (
+                self._conn()
+                .execute("SELECT pages, sections FROM documents WHERE doc_id = ?", (doc_id,))
+                .fetchone()
+            )
             pages, sections = (_spans(row[0]), _spans(row[1])) if row else ([], [])
             maps = Document(doc_id, "", "", "", "", "", pages=pages, sections=sections)
             self._maps[doc_id] = maps

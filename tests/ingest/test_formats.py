@@ -3,60 +3,10 @@ left out, scripts and navigation dropped, encodings detected; broken and hostile
 
 from __future__ import annotations
 
-import copy
-import io
-import zipfile
-from pathlib import Path
-
-import docx
 import pytest
-from docx.oxml.ns import qn
+from helpers import make_docx, zip_bomb
 
 from pipeline.ingest import IngestError, SourceFile, load_file
-from pipeline.ingest.docx import MAX_UNCOMPRESSED
-
-
-def _track(paragraph, inserted: str, deleted: str) -> None:
-    """Add a tracked insertion and a tracked deletion to a python-docx paragraph."""
-    p = paragraph._p
-    ins = p.makeelement(qn("w:ins"), {qn("w:id"): "1", qn("w:author"): "Reviewer"})
-    run = copy.deepcopy(p.r_lst[0])
-    run.find(qn("w:t")).text = inserted
-    ins.append(run)
-    dele = p.makeelement(qn("w:del"), {qn("w:id"): "2", qn("w:author"): "Reviewer"})
-    gone = copy.deepcopy(p.r_lst[0])
-    t = gone.find(qn("w:t"))
-    t.tag = qn("w:delText")
-    t.text = deleted
-    dele.append(gone)
-    p.append(dele)
-    p.append(ins)
-
-
-def make_docx(path: Path) -> Path:
-    d = docx.Document()
-    d.core_properties.title = "Harbour Supply Agreement"
-    d.sections[0].header.paragraphs[0].text = "CONFIDENTIAL DRAFT HEADER"
-    d.sections[0].footer.paragraphs[0].text = "Page footer text"
-    d.add_heading("ARTICLE I. SUPPLY", level=1)
-    d.add_paragraph("1.1 Products. Supplier shall deliver the products listed in the table below.")
-    table = d.add_table(rows=3, cols=3)
-    for r, row in enumerate(
-        [
-            ("Product", "Quantity", "Price"),
-            ("Blue widget", "500", "USD 12.50"),
-            ("Red widget", "200", "USD 14.00"),
-        ]
-    ):
-        for c, value in enumerate(row):
-            table.cell(r, c).text = value
-    d.add_heading("ARTICLE II. TERM AND TERMINATION", level=1)
-    d.add_paragraph("2.1 Term. This Agreement lasts three (3) years.")
-    tracked = d.add_paragraph("2.2 Termination. Either party may terminate on ")
-    _track(tracked, "ninety (90) days' notice.", "thirty (30) days' notice.")
-    d.add_paragraph("List item in a numbered list", style="List Number")
-    d.save(path)
-    return path
 
 
 def test_docx_paragraphs_sections_tables_and_tracked_changes(tmp_path):
@@ -103,17 +53,6 @@ def test_broken_and_hostile_docx_fail_clearly(tmp_path):
     bomb.write_bytes(zip_bomb())
     with pytest.raises(IngestError, match="zip bomb"):
         load_file(SourceFile(bomb, "bomb.docx"), "x")
-
-
-def zip_bomb() -> bytes:
-    """A small .docx-looking zip whose one part expands past the limit (never written out)."""
-    buf = io.BytesIO()
-    chunk = b"\0" * (1 << 20)
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("word/document.xml", "w", force_zip64=True) as fh:
-            for _ in range(MAX_UNCOMPRESSED // len(chunk) + 1):
-                fh.write(chunk)
-    return buf.getvalue()
 
 
 PAGE = """<!DOCTYPE html><html><head><meta charset="windows-1252"><title>Zentrol Tablets Label</title>
