@@ -6,7 +6,7 @@ the OCR resolution, read by the OCR engine, and compared with the PDF's own text
 
 Figures: pages per second (render + recognise, one process, after a warm-up page) and character
 accuracy = 1 - edit distance / length of the text layer, both with whitespace removed and curly
-quotes and dashes folded to ASCII (OCR line breaks, spacing and quote shapes are not errors a search
+quotes, dashes and bullets folded (OCR line breaks, spacing and quote shapes are not errors a search
 or a quote check cares about). The engine's mean page
 confidence is printed beside the accuracy, to judge the low-confidence threshold.
 """
@@ -44,12 +44,20 @@ def edit_distance(a: str, b: str) -> int:
 
 
 _FOLD = str.maketrans(
-    {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"}
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2022": "\u00b7",
+    }
 )
 
 
 def squeeze(text: str) -> str:
-    """Whitespace removed, typographic quotes and dashes folded to ASCII (as the checks compare)."""
+    """Whitespace removed; typographic quotes, dashes and bullets folded to one form each."""
     return "".join(text.split()).translate(_FOLD)
 
 
