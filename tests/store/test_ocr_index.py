@@ -9,6 +9,7 @@ import pytest
 from helpers import CUAD_SMALL, home_settings, scan_pdf
 from pypdf import PdfReader
 
+from api.ui.evidence import where
 from pipeline.ingest import IngestError, IngestOptions, SourceFile, load_file
 from pipeline.retrieval.hybrid import Retriever
 from pipeline.schema import Citation, Label, Verdict
@@ -56,3 +57,5 @@ def test_scanned_pdf_is_ocrd_searched_and_cited_on_its_page(tmp_path, shared, em
     verdict = Verdict("A claim.", 0, 8, Label.CONTRADICTED, 0.9, "differs", [cite])
     assert f"({doc.doc_id}, p. 2 (OCR text))" in annotate("A claim.", [verdict])
     assert dataclasses.asdict(cite)["ocr"] is True
+    stored = {"page": 2, "section": "", "start_char": at, "end_char": at + 40}  # as the audit store has it
+    assert where(stored, doc) == "p. 2 · OCR text" and where(stored) == "p. 2"
