@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pipeline.ingest.base import IngestError
 
 RENDER_SCALE = 200 / 72  # 200 dpi: small print stays legible, a page stays a few megapixels
+# RapidOCR shrinks images above 2000 px; a 200-dpi letter or A4 page is 2200-2340 px tall, and the
+# shrink cost 4-9 points of character accuracy on CUAD pages (bench/bench_ocr.py)
+MAX_SIDE = 3000
 _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 
 
@@ -25,7 +28,7 @@ class OcrPage:
 def _engine():
     from rapidocr_onnxruntime import RapidOCR
 
-    return RapidOCR()
+    return RapidOCR(max_side_len=MAX_SIDE)
 
 
 def ocr_pdf_pages(data: bytes, numbers: list[int], deadline: float) -> dict[int, OcrPage]:
