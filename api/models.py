@@ -138,6 +138,7 @@ class CitationOut(BaseModel):
     start: int = Field(description="Offset of the quote in the document's text")
     end: int
     quote: str
+    ocr: bool = Field(False, description="The quote stands on a scanned page read by OCR")
 
 
 class SentenceOut(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -34,6 +35,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.store.corpora import corpus_config
 
     config = corpus_config(args.name, settings, args.paths or None)
+    if args.ocr:
+        config.ingest = dataclasses.replace(config.ingest, ocr=True)
     report = index_corpus(config, settings, rebuild=args.rebuild, progress=not args.json)
     if args.json:
         _print_json(report.to_dict())
@@ -46,10 +49,20 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         f"  added {len(report.added)}, changed {len(report.changed)}, removed {len(report.removed)}, "
         f"unchanged {report.unchanged}; embedded {report.embedded_chunks} chunks"
     )
+    for suffix, n in sorted(report.formats.items()):
+        print(f"  {suffix:<6} read {n['read']}, OCR'd {n['ocr']}, failed {n['failed']}")
+    if report.low_confidence:
+        print(f"  {len(report.low_confidence)} OCR'd page(s) read with low confidence (check their quotes):")
+        for p in report.low_confidence:
+            print(f"    {p['doc_id']} p. {p['page']}: {p['confidence']:.2f}")
     if report.failures:
         print(f"  {len(report.failures)} file(s) failed and were skipped:")
         for f in report.failures:
             print(f"    {f['path']}: {f['error']}")
+    if report.skipped:
+        print(f"  {len(report.skipped)} file(s) of types not read were skipped:")
+        for path in report.skipped:
+            print(f"    {path}")
     return 0
 
 
@@ -173,7 +186,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         if v.verdict != Label.NOT_A_CLAIM:
             print(f"    reason: {v.reason}")
         for c in v.citations[:2]:
-            where = f"p. {c.page}" if c.page else c.section
+            where = c.where
             print(
                 f"    evidence: {c.doc_id}{' (' + where + ')' if where else ''} chars {c.start}-{c.end}: "
                 f"“{' '.join(c.quote.split())[:240]}”"
@@ -226,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("paths", nargs="*", help="files, directories or globs (default: corpora/NAME.toml)")
     s.add_argument("--rebuild", action="store_true", help="re-embed everything")
+    s.add_argument("--ocr", action="store_true", help="OCR PDF pages without a text layer (as `ocr = true`)")
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("search", help="search a corpus")
@@ -259,7 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--corpus", action="append", help="corpora to load at start-up (default: sample)")
     s.add_argument("--no-auth", action="store_true", help="disable API keys (refused off loopback)")
-    s.add_argument("--gateway", metavar="TOML", help="also serve the OpenAI-compatible gateway over these upstreams")
+    s.add_argument(
+        "--gateway", metavar="TOML", help="also serve the OpenAI-compatible gateway over these upstreams"
+    )
 
     s = sub.add_parser("gateway", help="serve with the OpenAI-compatible gateway (serve --gateway TOML)")
     s.add_argument("gateway", metavar="TOML", help="upstream LLMs (api/gateway/README.md)")

@@ -21,6 +21,17 @@ class Span:
     end: int
     label: str
     code: str = ""  # LOINC code for SPL sections, empty elsewhere
+    ocr_confidence: float | None = None  # a page read by OCR: its mean recognition score
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a character range of a document stands: its page (if paginated) and section, and
+    whether that page's text was read by OCR."""
+
+    page: int | None = None
+    section: str = ""
+    ocr: bool = False
 
 
 @dataclass
@@ -36,7 +47,10 @@ class Document:
 
     def page_numbers(self, start: int, end: int) -> list[int]:
         """Page numbers overlapping text[start:end]."""
-        return [int(p.label) for p in self.pages if p.start < max(end, start + 1) and p.end > start]
+        return [int(p.label) for p in self._pages_over(start, end)]
+
+    def _pages_over(self, start: int, end: int) -> Iterable[Span]:
+        return (p for p in self.pages if p.start < max(end, start + 1) and p.end > start)
 
     def section_at(self, start: int, end: int) -> Span | None:
         """The innermost section containing `start`, else the first one overlapping the range."""
@@ -47,6 +61,16 @@ class Document:
         if best is None:
             best = next((s for s in self.sections if s.start < end and s.end > start), None)
         return best
+
+    def place(self, start: int, end: int) -> Place:
+        """The first page overlapping text[start:end] and the section it starts in."""
+        page = next(iter(self._pages_over(start, end)), None)
+        section = self.section_at(start, end)
+        return Place(
+            int(page.label) if page else None,
+            section.label if section else "",
+            page is not None and page.ocr_confidence is not None,
+        )
 
 
 @dataclass
@@ -210,9 +234,16 @@ class Citation:
     start: int
     end: int
     quote: str
+    ocr: bool = False  # the quote stands on a page read by OCR: its wording may be misread
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def where(self) -> str:
+        """"p. 3", else the section; "(OCR text)" added for a quote read by OCR."""
+        place = f"p. {self.page}" if self.page else self.section
+        return f"{place} (OCR text)" if self.ocr else place
 
 
 @dataclass

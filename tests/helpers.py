@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import io
+import zipfile
 from pathlib import Path
 
+import docx
+import pypdfium2 as pdfium
+from docx.oxml.ns import qn
+
+from pipeline.ingest.docx import MAX_UNCOMPRESSED
 from pipeline.settings import Settings
 
 # a 4-page CUAD contract (numbered clauses "1. Net Investment Income Maintenance." ...)
@@ -41,3 +49,65 @@ def write_texts(folder: Path, texts: dict[str, str] = TEXTS) -> None:
 def home_settings(root: Path, **kw) -> Settings:
     (root / "corpora").mkdir(parents=True, exist_ok=True)
     return Settings(home=root / "home", corpora_dir=root / "corpora", **kw)
+
+
+def _track(paragraph, inserted: str, deleted: str) -> None:
+    """Add a tracked insertion and a tracked deletion to a python-docx paragraph."""
+    p = paragraph._p
+    ins = p.makeelement(qn("w:ins"), {qn("w:id"): "1", qn("w:author"): "Reviewer"})
+    run = copy.deepcopy(p.r_lst[0])
+    run.find(qn("w:t")).text = inserted
+    ins.append(run)
+    dele = p.makeelement(qn("w:del"), {qn("w:id"): "2", qn("w:author"): "Reviewer"})
+    gone = copy.deepcopy(p.r_lst[0])
+    t = gone.find(qn("w:t"))
+    t.tag = qn("w:delText")
+    t.text = deleted
+    dele.append(gone)
+    p.append(dele)
+    p.append(ins)
+
+
+def make_docx(path: Path) -> Path:
+    d = docx.Document()
+    d.core_properties.title = "Harbour Supply Agreement"
+    d.sections[0].header.paragraphs[0].text = "CONFIDENTIAL DRAFT HEADER"
+    d.sections[0].footer.paragraphs[0].text = "Page footer text"
+    d.add_heading("ARTICLE I. SUPPLY", level=1)
+    d.add_paragraph("1.1 Products. Supplier shall deliver the products listed in the table below.")
+    table = d.add_table(rows=3, cols=3)
+    for r, row in enumerate(
+        [
+            ("Product", "Quantity", "Price"),
+            ("Blue widget", "500", "USD 12.50"),
+            ("Red widget", "200", "USD 14.00"),
+        ]
+    ):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    d.add_heading("ARTICLE II. TERM AND TERMINATION", level=1)
+    d.add_paragraph("2.1 Term. This Agreement lasts three (3) years.")
+    tracked = d.add_paragraph("2.2 Termination. Either party may terminate on ")
+    _track(tracked, "ninety (90) days' notice.", "thirty (30) days' notice.")
+    d.add_paragraph("List item in a numbered list", style="List Number")
+    d.save(path)
+    return path
+
+
+def zip_bomb() -> bytes:
+    """A small .docx-looking zip whose one part expands past the limit (never written out)."""
+    buf = io.BytesIO()
+    chunk = b"\0" * (1 << 20)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("word/document.xml", "w", force_zip64=True) as fh:
+            for _ in range(MAX_UNCOMPRESSED // len(chunk) + 1):
+                fh.write(chunk)
+    return buf.getvalue()
+
+
+def scan_pdf(source: Path, out: Path, pages: int, dpi: int = 200) -> Path:
+    """An image-only PDF (no text layer) of the first `pages` pages of a text PDF, as a scanner makes."""
+    pdf = pdfium.PdfDocument(source)
+    images = [pdf[i].render(scale=dpi / 72, grayscale=True).to_pil().convert("L") for i in range(pages)]
+    images[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=images[1:])
+    return out

@@ -194,11 +194,15 @@ def document_segments(doc: Document, loc: Located | None) -> list[Segment]:
     return out
 
 
-def where(citation: dict) -> str:
-    """'p. 3 · Section 4. Term' style label of a citation's place."""
+def where(citation: dict, doc: Document | None = None) -> str:
+    """'p. 3 · Section 4. Term' style label of a citation's place, '· OCR text' added when the quote
+    stands on a page of `doc` that was read by OCR."""
     parts = []
     if citation.get("page") is not None:
         parts.append(f"p. {citation['page']}")
     if citation.get("section"):
         parts.append(str(citation["section"]))
+    start = citation.get("start_char")
+    if doc is not None and start is not None and doc.place(start, citation.get("end_char") or start).ocr:
+        parts.append("OCR text")
     return " · ".join(parts)

@@ -139,7 +139,7 @@ def queue_routes(ui: ReviewUI) -> APIRouter:
                 {
                     **c,
                     "rank": rank,
-                    "where": evidence.where(c),
+                    "where": evidence.where(c, found.document),
                     "passage": p,
                     "problem": found.problem
                     or ("" if p or not found.document else "the quote is no longer in this document"),

@@ -30,3 +30,13 @@ def heading_sections(text: str) -> list[Span]:
         end = marks[i + 1][0] if i + 1 < len(marks) else len(text)
         spans.append(Span(start, end, title))
     return spans
+
+
+def nested_sections(marks: list[tuple[int, int, str]], end: int) -> list[Span]:
+    """Sections from (start, level, title) marks in text order: each runs to the next mark of the
+    same or a higher level (a smaller number), so subsections nest inside their heading."""
+    spans = []
+    for i, (start, level, title) in enumerate(marks):
+        stop = next((s for s, lv, _ in marks[i + 1 :] if lv <= level), end)
+        spans.append(Span(start, stop, title))
+    return spans

@@ -1,22 +1,25 @@
-"""PDF text per page, via pypdf."""
+"""PDF text per page, via pypdf; pages without a text layer read by OCR when asked."""
 
 from __future__ import annotations
 
 import io
 import logging
+import time
 
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
-from pipeline.ingest.base import IngestError
+from pipeline.ingest.base import DEFAULT_OPTIONS, IngestError, IngestOptions
 from pipeline.ingest.headings import heading_sections
+from pipeline.ingest.ocr import OcrPage, ocr_pdf_pages
 from pipeline.schema import Document, Span
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 PAGE_SEP = "\n\n"
+MIN_LAYER_CHARS = 20  # a page with less text than this (a stamp, a page number) is OCR'd when asked
 
 
-def load_pdf(data: bytes, doc_id: str) -> Document:
+def load_pdf(data: bytes, doc_id: str, options: IngestOptions = DEFAULT_OPTIONS) -> Document:
     """One document, text kept per page with page numbers (1-based)."""
 
     try:
@@ -33,15 +36,24 @@ def load_pdf(data: bytes, doc_id: str) -> Document:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
         raise IngestError(f"corrupt or unreadable PDF: {exc}") from exc
-    if not any(t.strip() for t in page_texts):
-        raise IngestError("PDF has no text layer (scanned images?); OCR it first")
+    scanned = [n for n, t in enumerate(page_texts, start=1) if len("".join(t.split())) < MIN_LAYER_CHARS]
+    ocr = _ocr(data, scanned, options) if options.ocr and scanned else {}
+    if not ocr and not any(t.strip() for t in page_texts):
+        raise IngestError(
+            "PDF has no text layer (scanned images?); index it with OCR: `ocr = true` in the corpus "
+            "definition or `veracity index --ocr`"
+        )
     parts, pages, pos = [], [], 0
-    for number, text in enumerate(page_texts, start=1):
+    for number, layer in enumerate(page_texts, start=1):
+        read = ocr.get(number)
+        text = _clean(read.text) if read else layer
         if parts:
             parts.append(PAGE_SEP)
             pos += len(PAGE_SEP)
         parts.append(text)
-        pages.append(Span(pos, pos + len(text), str(number)))
+        pages.append(
+            Span(pos, pos + len(text), str(number), ocr_confidence=read.confidence if read else None)
+        )
         pos += len(text)
     text = "".join(parts)
     title = _title(reader, text, doc_id)
@@ -55,6 +67,16 @@ def load_pdf(data: bytes, doc_id: str) -> Document:
         pages=pages,
         sections=heading_sections(text),
     )
+
+
+def _ocr(data: bytes, numbers: list[int], options: IngestOptions) -> dict[int, OcrPage]:
+    """OCR'd pages that yielded text, within the per-file page and time limits."""
+    if len(numbers) > options.ocr_max_pages:
+        raise IngestError(
+            f"{len(numbers)} scanned pages to OCR, over the limit of {options.ocr_max_pages} per file"
+        )
+    read = ocr_pdf_pages(data, numbers, time.monotonic() + options.ocr_timeout_s)
+    return {n: page for n, page in read.items() if page.text.strip()}
 
 
 def _clean(text: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.schema import Chunk
+from pipeline.schema import Chunk, Place
 
 
 class SearchIndex(Protocol):
@@ -33,6 +33,6 @@ class SearchIndex(Protocol):
         """Per query, the k nearest chunks (id, cosine), among `allowed` ids when given."""
         ...
 
-    def page_at(self, doc_id: str, start: int, end: int) -> int | None:
-        """The page of a character range, where the document has pages."""
+    def place_of(self, doc_id: str, start: int, end: int) -> Place:
+        """The page (where the document has pages) and section of a character range."""
         ...

@@ -9,7 +9,7 @@ import numpy as np
 
 from pipeline.ingest.chunk import ChunkSettings, chunk_document
 from pipeline.models.embedders import Embedder
-from pipeline.schema import Chunk, Document
+from pipeline.schema import Chunk, Document, Place
 from pipeline.text import bm25_tokens
 
 
@@ -63,5 +63,6 @@ class ContextIndex:
         sims = np.asarray(queries, dtype=np.float32) @ self.vectors[ids].T
         return [[(int(ids[i]), float(row[i])) for i in np.argsort(-row)[:k]] for row in sims]
 
-    def page_at(self, doc_id: str, start: int, end: int) -> int | None:
-        return None
+    def place_of(self, doc_id: str, start: int, end: int) -> Place:
+        doc = self.documents.get(doc_id)
+        return doc.place(start, end) if doc else Place()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pipeline.schema import Citation, SearchHit
+from pipeline.schema import Citation, Place, SearchHit
 from pipeline.text import content_words, split_sentences
 
 MAX_WINDOW_CHARS = 700  # what the verifier reads (~128-160 tokens)
@@ -19,10 +19,13 @@ class Window:
     retrieval: float  # cosine of the chunk it came from
 
 
-def select_windows(claim: str, hits: Sequence[SearchHit], page_of, top: int = 3) -> list[Window]:
+def select_windows(
+    claim: str, hits: Sequence[SearchHit], place_of: Callable[[str, int, int], Place], top: int = 3
+) -> list[Window]:
     """Best windows for `claim` across the hits, at most one per overlapping region.
 
-    `page_of(doc_id, start, end)` gives the page of a window (None when the document has no pages).
+    `place_of(doc_id, start, end)` gives the page and section where a window's own text stands
+    (not its chunk's start: a chunk may begin in the section before the quoted clause).
     """
     claim_words = content_words(claim)
     if not claim_words:
@@ -64,16 +67,18 @@ def select_windows(claim: str, hits: Sequence[SearchHit], page_of, top: int = 3)
                     text = text[:MAX_WINDOW_CHARS]
                     we = ws + len(text)
                 start, end = c.start + ws, c.start + we
+                place = place_of(c.doc_id, start, end)
                 candidates.append(
                     Window(
                         citation=Citation(
                             doc_id=c.doc_id,
                             title=hit.title,
-                            page=page_of(c.doc_id, start, end),
-                            section=c.section,
+                            page=place.page,
+                            section=place.section,
                             start=start,
                             end=end,
                             quote=text,
+                            ocr=place.ocr,
                         ),
                         relevance=rel + 0.05 * hit.dense,
                         retrieval=hit.dense,

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.ingest import IngestError, SourceFile, load_file
+from pipeline.ingest import IngestError, IngestOptions, SourceFile, load_file
 from pipeline.ingest.chunk import chunk_document
 from pipeline.models.embedders import Embedder, get_embedder
 from pipeline.schema import Chunk, Document
@@ -41,12 +41,31 @@ class IndexReport:
     unchanged: int = 0
     embedded_chunks: int = 0
     failures: list[dict] = field(default_factory=list)  # {"path", "error"}
+    formats: dict[str, dict[str, int]] = field(default_factory=dict)  # ".pdf" -> read, ocr, failed files
+    skipped: list[str] = field(default_factory=list)  # files of types no loader reads
+    low_confidence: list[dict] = field(default_factory=list)  # OCR'd pages: {"doc_id", "page", "confidence"}
     seconds: float = 0.0
     index_type: str = ""
     version: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def count(self, path: Path, docs: list[Document], failed: bool, low_confidence: float) -> None:
+        """Tally one file under its format: read (OCR'd when a page was), or failed; name its pages
+        whose OCR confidence is below `low_confidence`."""
+        tally = self.formats.setdefault(path.suffix.lower() or "(none)", {"read": 0, "ocr": 0, "failed": 0})
+        if failed:
+            tally["failed"] += 1
+            return
+        tally["read"] += 1
+        ocr_pages = [(d.doc_id, p) for d in docs for p in d.pages if p.ocr_confidence is not None]
+        tally["ocr"] += bool(ocr_pages)
+        self.low_confidence += [
+            {"doc_id": doc_id, "page": int(p.label), "confidence": p.ocr_confidence}
+            for doc_id, p in ocr_pages
+            if p.ocr_confidence < low_confidence
+        ]
 
 
 def _file_sha(path: Path) -> str:
@@ -57,10 +76,10 @@ def _file_sha(path: Path) -> str:
     return h.hexdigest()
 
 
-def _parse(item: tuple[SourceFile, str]) -> tuple[list[Document], str | None]:
-    src, domain = item
+def _parse(item: tuple[SourceFile, str, IngestOptions]) -> tuple[list[Document], str | None]:
+    src, domain, options = item
     try:
-        return load_file(src, domain), None
+        return load_file(src, domain, options), None
     except IngestError as exc:
         return [], str(exc)
     except Exception as exc:  # noqa: BLE001 - one broken file must not stop the corpus
@@ -78,7 +97,9 @@ def index_corpus(
     """Index the corpus's sources; the live index is replaced only when the new one is complete."""
     t0 = time.perf_counter()
     report = IndexReport(corpus=config.name)
-    files, problems = resolve_sources(config.sources, config.base_dir)
+    skipped: list[Path] = []
+    files, problems = resolve_sources(config.sources, config.base_dir, skipped)
+    report.skipped = [str(p) for p in skipped]
     missing = [p for p in problems if p.endswith("no such file or directory")]
     if missing:
         # a vanished mount must not delete its documents from the index
@@ -103,6 +124,7 @@ def index_corpus(
         for doc_id, meta in prev_meta.items():
             by_file.setdefault(meta.get("file", doc_id), []).append(doc_id)
 
+        low = config.ingest.ocr_low_confidence
         kept: dict[str, Document] = {}
         kept_meta: dict[str, dict] = {}
         to_parse: list[tuple[SourceFile, str, str]] = []
@@ -116,6 +138,7 @@ def index_corpus(
                     kept[d] = prev_docs[d]
                     kept_meta[d] = prev_meta[d]
                 report.unchanged += len(old)
+                report.count(src.path, [prev_docs[d] for d in old], False, low)
             else:
                 to_parse.append((src, domain, sha))
 
@@ -138,8 +161,10 @@ def index_corpus(
             unit="file",
             disable=not progress or len(to_parse) < 2,
         )
-        for (src, _domain, sha), (docs, error) in zip(to_parse, _parse_all(to_parse), strict=True):
+        parsed = _parse_all(to_parse, config.ingest)
+        for (src, _domain, sha), (docs, error) in zip(to_parse, parsed, strict=True):
             old = by_file.get(src.doc_id, [])
+            report.count(src.path, docs, bool(error), low)
             if error:
                 report.failures.append({"path": str(src.path), "error": error})
                 for d in old:  # keep the last good version of a file that broke
@@ -238,9 +263,9 @@ def index_corpus(
     return report
 
 
-def _parse_all(items: list[tuple[SourceFile, str, str]]):
+def _parse_all(items: list[tuple[SourceFile, str, str]], options: IngestOptions):
     """Parse in a separate process, overlapping PDF parsing with embedding in this one."""
-    work = [(src, domain) for src, domain, _ in items]
+    work = [(src, domain, options) for src, domain, _ in items]
     if len(work) < 8:
         yield from map(_parse, work)
         return

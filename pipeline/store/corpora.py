@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.ingest import SUPPORTED_SUFFIXES, SourceFile
+from pipeline.ingest import SUPPORTED_SUFFIXES, IngestOptions, SourceFile
 from pipeline.ingest.chunk import ChunkSettings
 from pipeline.models.embedders import DEFAULT_EMBEDDER, EMBEDDERS, embedder_id
 from pipeline.schema import VeracityError
@@ -45,6 +45,7 @@ class CorpusConfig:
     embedder: str = DEFAULT_EMBEDDER  # a name in pipeline.models.embedders.EMBEDDERS
     judge: str | None = None  # a name in pipeline.verification.judges.JUDGES; None: Settings.judge
     cascade: bool | None = None  # [cascade] enabled: ask the LLM judge; None: Settings.cascade.enabled
+    ingest: IngestOptions = field(default_factory=IngestOptions)  # OCR and its limits
 
 
 def check_name(name: str) -> str:
@@ -85,9 +86,18 @@ def config_from_dict(raw: dict, name: str, base_dir: Path) -> CorpusConfig:
         or not isinstance(cascade_raw.get("enabled", False), bool)
     ):
         raise CorpusError(f"corpus {name}: [cascade] takes one setting, enabled = true or false")
+    try:
+        ingest = IngestOptions(
+            ocr=bool(raw.get("ocr", False)),
+            **{k: type(getattr(IngestOptions, k))(raw[k]) for k in _OCR_LIMITS if k in raw},
+        )
+    except (TypeError, ValueError) as exc:
+        raise CorpusError(f"corpus {name}: bad OCR setting ({exc})") from exc
     embedder = str(raw.get("embedder", DEFAULT_EMBEDDER))
     if embedder not in EMBEDDERS:
-        raise CorpusError(f"corpus {name}: unknown embedder {embedder!r} (choose one of {', '.join(EMBEDDERS)})")
+        raise CorpusError(
+            f"corpus {name}: unknown embedder {embedder!r} (choose one of {', '.join(EMBEDDERS)})"
+        )
     return CorpusConfig(
         name=name,
         domain=domain,
@@ -99,15 +109,23 @@ def config_from_dict(raw: dict, name: str, base_dir: Path) -> CorpusConfig:
         embedder=embedder,
         judge=str(raw["judge"]) if "judge" in raw else None,
         cascade=cascade_raw.get("enabled"),
+        ingest=ingest,
     )
+
+
+_OCR_LIMITS = ("ocr_max_pages", "ocr_timeout_s", "ocr_low_confidence")
 
 
 def list_configs(corpora_dir: Path) -> list[str]:
     return sorted(p.stem for p in corpora_dir.glob("*.toml"))
 
 
-def resolve_sources(sources: list[Source], base_dir: Path) -> tuple[list[tuple[SourceFile, str]], list[str]]:
+def resolve_sources(
+    sources: list[Source], base_dir: Path, skipped: list[Path] | None = None
+) -> tuple[list[tuple[SourceFile, str]], list[str]]:
     """Files to index with their doc_ids and domains, plus problems with the given paths.
+
+    Files of types no loader reads, found under a directory, are appended to `skipped` when given.
 
     A file found under a directory gets its path relative to that directory as doc_id; a file
     named directly gets its file name; a glob's files are relative to the glob's fixed prefix.
@@ -124,11 +142,12 @@ def resolve_sources(sources: list[Source], base_dir: Path) -> tuple[list[tuple[S
             if not pairs:
                 problems.append(f"{src.path}: no files match")
         elif path.is_dir():
+            listed = [f for f in sorted(path.rglob("*")) if f.is_file() and not f.name.startswith(".")]
             pairs = [
-                (f, f.relative_to(path).as_posix())
-                for f in sorted(path.rglob("*"))
-                if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(".")
+                (f, f.relative_to(path).as_posix()) for f in listed if f.suffix.lower() in SUPPORTED_SUFFIXES
             ]
+            if skipped is not None:
+                skipped += [f for f in listed if f.suffix.lower() not in SUPPORTED_SUFFIXES]
             if not pairs:
                 problems.append(f"{src.path}: no supported files ({', '.join(SUPPORTED_SUFFIXES)})")
         elif path.is_file():
@@ -187,7 +206,10 @@ def open_index(name: str, settings: Settings) -> CorpusIndex:
     its definition asks for."""
     config = corpus_config(name, settings)
     return CorpusIndex.load(
-        settings.indexes_dir, name, expect_model=embedder_id(config.embedder), expect_chunking=config.chunking.to_dict()
+        settings.indexes_dir,
+        name,
+        expect_model=embedder_id(config.embedder),
+        expect_chunking=config.chunking.to_dict(),
     )
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from pipeline.files import atomic_write, fsync_dir
 from pipeline.ingest.chunk import ChunkSettings
-from pipeline.schema import Chunk, Document, Span, VeracityError
+from pipeline.schema import Chunk, Document, Place, Span, VeracityError
 from pipeline.text import bm25_tokens
 
 FORMAT = 1
@@ -110,7 +110,7 @@ class CorpusIndex:
             self.faiss.hnsw.efSearch = int(manifest.chunking.get("_ef_search", 96))
         self._db_path = vdir / "meta.sqlite"
         self._local_conns: dict[int, sqlite3.Connection] = {}
-        self._pages: dict[str, list[Span]] = {}
+        self._maps: dict[str, Document] = {}  # doc_id -> its page and section maps, no text
 
     @classmethod
     def load(
@@ -190,17 +190,19 @@ class CorpusIndex:
         r = self._conn().execute(f"{_DOCUMENT_SELECT} WHERE doc_id = ?", (doc_id,)).fetchone()
         return None if r is None else _document_from_row(r)
 
-    def page_at(self, doc_id: str, start: int, end: int) -> int | None:
-        """First page overlapping [start, end) of a paginated document, else None."""
-        spans = self._pages.get(doc_id)
-        if spans is None:
-            row = self._conn().execute("SELECT pages FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-            spans = [Span(**s) for s in json.loads(row[0])] if row else []
-            self._pages[doc_id] = spans
-        for p in spans:
-            if p.start < max(end, start + 1) and p.end > start:
-                return int(p.label)
-        return None
+    def place_of(self, doc_id: str, start: int, end: int) -> Place:
+        """Page and section of [start, end) from the document's page and section maps."""
+        maps = self._maps.get(doc_id)
+        if maps is None:
+            row = (
+                self._conn()
+                .execute("SELECT pages, sections FROM documents WHERE doc_id = ?", (doc_id,))
+                .fetchone()
+            )
+            pages, sections = (_spans(row[0]), _spans(row[1])) if row else ([], [])
+            maps = Document(doc_id, "", "", "", "", "", pages=pages, sections=sections)
+            self._maps[doc_id] = maps
+        return maps.place(start, end)
 
     @cached_property
     def titles(self) -> dict[str, str]:
@@ -407,9 +409,13 @@ def _document_from_row(r: tuple) -> Document:
         source=r[3],
         sha256=r[4],
         text=r[5],
-        pages=[Span(**s) for s in json.loads(r[6])],
-        sections=[Span(**s) for s in json.loads(r[7])],
+        pages=_spans(r[6]),
+        sections=_spans(r[7]),
     )
+
+
+def _spans(raw: str) -> list[Span]:
+    return [Span(**s) for s in json.loads(raw)]
 
 
 _CHUNK_SELECT = "SELECT id, doc_id, start, end, text, pages, section FROM chunks"

@@ -295,7 +295,7 @@ class Engine:
                 usable = [h for h in hits if h.dense >= thresholds.min_retrieval or h.lexical > 0]
                 fact.hits = usable
                 fact.windows = select_windows(
-                    fact.text, usable, retriever.index.page_at, top=self.evidence_per_claim
+                    fact.text, usable, retriever.index.place_of, top=self.evidence_per_claim
                 )
         t2 = time.perf_counter()
         timings["retrieve"] = (t2 - t1) * 1000

@@ -51,7 +51,7 @@ def annotate(answer: str, verdicts: Sequence[Verdict]) -> str:
     for n, v in enumerate(flagged, start=1):
         lines.append(f"[{n}] {v.verdict}: {v.text.strip()} — {v.reason}")
         for c in v.citations[:1]:
-            where = f"p. {c.page}" if c.page else c.section
+            where = c.where
             quote = " ".join(c.quote.split())
             lines.append(f"    evidence ({c.doc_id}{', ' + where if where else ''}): “{quote[:300]}”")
     return "".join(out) + "\n".join(lines)

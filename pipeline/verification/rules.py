@@ -231,5 +231,5 @@ def combine(text: str, start: int, end: int, parts: list[FactResult]) -> Verdict
 
 def _where(c: Citation) -> str:
     name = c.title or c.doc_id
-    place = f"p. {c.page}" if c.page else (c.section or "")
+    place = c.where
     return name + (f", {place}" if place and place != name else "")

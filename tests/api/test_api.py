@@ -419,7 +419,7 @@ def test_upload_errors(client, env):
     settings = env[1]
     url = "/v1/corpora/sample/documents"
     err(
-        client.post(url, headers=h(KEY_A), files=[("files", ("memo.docx", b"PK..", "application/zip"))]),
+        client.post(url, headers=h(KEY_A), files=[("files", ("memo.pptx", b"PK..", "application/zip"))]),
         415,
         "unsupported_media_type",
         "files",

@@ -224,3 +224,14 @@ def test_second_opinion_needs_every_number_of_the_claim_matched(sample_home):
         "Late payments bear interest at 1.5% per month for up to 12 months.", corpus="sample"
     ).sentences[0]
     assert v.verdict != Label.SUPPORTED, v.reason
+
+
+def test_citation_names_the_section_and_page_where_the_quote_stands(engine):
+    """The demo's termination sentence: the chunk holding clause 3.2 starts in Article II, the
+    quote stands in Article III, and the citation says so."""
+    answer = "Customer may terminate for convenience with sixty (60) days' notice."
+    result = engine.verify(answer, corpus="sample")
+    cite = result.sentences[0].citations[0]
+    assert "ninety (90) days" in cite.quote
+    assert cite.section == "ARTICLE III. TERM AND TERMINATION", cite.section
+    assert cite.page is None  # Markdown has no pages

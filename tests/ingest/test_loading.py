@@ -125,7 +125,7 @@ def test_documents_have_stable_identity(tmp_path, shared):
     shutil.copy(shared / CUAD_SMALL, src / "contracts" / "sub dir" / "securian.PDF")
     shutil.copy(shared / OPENFDA, src / "otc.json")
     write_texts(src)
-    (src / "ignored.docx").write_bytes(b"not indexed")
+    (src / "ignored.pptx").write_bytes(b"not indexed")  # a type no loader reads
 
     def ingest_all(root: Path) -> list[Document]:
         files, problems = resolve_sources([Source(str(root), "mixed")], root)

@@ -14,7 +14,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
-from helpers import COUGH, CUAD_SMALL, DELTA, OPENFDA, TEXTS, home_settings, write_texts
+from helpers import COUGH, CUAD_SMALL, DELTA, OPENFDA, TEXTS, home_settings, write_texts, zip_bomb
 from pypdf import PdfWriter
 
 from pipeline.ingest.chunk import ChunkSettings
@@ -178,7 +178,12 @@ def make_bad_files(folder: Path, shared: Path) -> dict[str, str]:
     locked.write(folder / "encrypted.pdf")
     (folder / "empty.txt").write_text("  \n\n ")
     (folder / "notes.xml").write_text("<?xml version='1.0'?><notes><note>hello</note></notes>")
+    (folder / "corrupt.docx").write_bytes(b"PK\x03\x04 not a Word package")
+    (folder / "bomb.docx").write_bytes(zip_bomb())
+    (folder / "slides.pptx").write_bytes(b"a type no loader reads")
     return {
+        "corrupt.docx": "corrupt DOCX",
+        "bomb.docx": "zip bomb",
         "random.pdf": "corrupt or unreadable PDF",
         "truncated.pdf": "corrupt or unreadable PDF",
         "blank.pdf": "no text layer",
@@ -199,6 +204,9 @@ def test_bad_files_are_reported_and_the_rest_indexed(tmp_path, shared, embedder,
     for name, words in expected.items():
         assert words in failures[name], (name, failures[name])
     assert sorted(report.added) == ["contract.pdf", "good.txt"] and report.documents == 2
+    assert report.skipped == [str(folder / "slides.pptx")]
+    assert report.formats[".pdf"] == {"read": 1, "ocr": 0, "failed": 4}
+    assert report.formats[".docx"] == {"read": 0, "ocr": 0, "failed": 2}
     idx = CorpusIndex.load(settings.indexes_dir, "broken")
     assert {Path(f["path"]).name for f in idx.manifest.failures} == set(expected)
     assert (
@@ -216,6 +224,10 @@ def test_bad_files_are_reported_and_the_rest_indexed(tmp_path, shared, embedder,
             (ln for ln in run.stdout.splitlines() if ln.strip().startswith(str(folder / name) + ":")), None
         )
         assert line is not None and words in line, (name, run.stdout)
+    assert "  .docx  read 0, OCR'd 0, failed 2" in run.stdout
+    assert (
+        "1 file(s) of types not read were skipped" in run.stdout and str(folder / "slides.pptx") in run.stdout
+    )
 
 
 def test_load_refuses_other_model_or_chunking(labels, tmp_path):
