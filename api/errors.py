@@ -60,31 +60,29 @@ def error_response(
     return JSONResponse(body(code, message, field), status_code=status, headers=headers)
 
 
+# library error -> (status, code, field, headers); the first class the error is an instance of wins,
+# so subclasses come before their parents
+_STATUS: list[tuple[type[Exception], int, str, str | None, dict[str, str] | None]] = [
+    (UploadTooLarge, 413, "upload_too_large", "files", None),
+    (UnsupportedFileType, 415, "unsupported_media_type", "files", None),
+    (DocumentNotFound, 404, "document_not_found", "doc_id", None),
+    (DocumentConflict, 409, "document_not_deletable", "doc_id", None),
+    (IndexUnavailable, 503, "index_unavailable", None, {"Retry-After": "30"}),
+    (UnknownCorpus, 404, "corpus_not_found", "corpus", None),
+    (CorpusError, 422, "invalid_corpus", "corpus", None),
+    (IngestError, 422, "unreadable_document", "files", None),
+    (DocumentError, 422, "invalid_document", None, None),
+    (ConfigError, 503, "misconfigured", None, None),
+]
+
+
 def from_veracity_error(exc: VeracityError) -> ApiError:
-    """Map the library's errors to statuses: bad input 4xx, an unusable index or model 503."""
-    msg = str(exc)
-    if isinstance(exc, UploadTooLarge):
-        return ApiError(413, "upload_too_large", msg, "files")
-    if isinstance(exc, UnsupportedFileType):
-        return ApiError(415, "unsupported_media_type", msg, "files")
-    if isinstance(exc, DocumentNotFound):
-        return ApiError(404, "document_not_found", msg, "doc_id")
-    if isinstance(exc, DocumentConflict):
-        return ApiError(409, "document_not_deletable", msg, "doc_id")
-    if isinstance(exc, IndexUnavailable):
-        return ApiError(503, "index_unavailable", msg, headers={"Retry-After": "30"})
-    if isinstance(exc, UnknownCorpus):
-        return ApiError(404, "corpus_not_found", msg, "corpus")
-    if isinstance(exc, CorpusError):
-        return ApiError(422, "invalid_corpus", msg, "corpus")
-    if isinstance(exc, IngestError):
-        return ApiError(422, "unreadable_document", msg, "files")
-    if isinstance(exc, DocumentError):
-        return ApiError(422, "invalid_document", msg)
-    if isinstance(exc, ConfigError):
-        return ApiError(503, "misconfigured", msg)
-    # VerificationError and anything else the engine raises on purpose: a bad request
-    return ApiError(422, "invalid_request", msg)
+    """Map the library's errors to statuses: bad input 4xx, an unusable index or model 503;
+    VerificationError and anything else the engine raises on purpose is a bad request."""
+    for cls, status, code, field, headers in _STATUS:
+        if isinstance(exc, cls):
+            return ApiError(status, code, str(exc), field, headers=headers)
+    return ApiError(422, "invalid_request", str(exc))
 
 
 def _field(err: dict) -> str:
