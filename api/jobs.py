@@ -107,6 +107,7 @@ class JobManager:
             "status": "queued",
             "files": files or [],
             "removed": removed or [],
+            "renamed": {},
             "progress": {"stage": "queued", "files_total": 0, "files_done": 0, "fraction": 0.0},
             "failures": [],
             "error": None,
@@ -184,6 +185,7 @@ class JobManager:
             job_id,
             failures=failures,
             files=accepted.accepted,
+            renamed=accepted.renamed,
             progress={"stage": "indexing", "files_done": len(failures), "fraction": 0.3},
         )
         if not accepted.accepted:
