@@ -208,10 +208,10 @@ def _verify_sync(state: AppState, req: VerifyRequest, t0: float) -> dict:
         raise
     except Exception as exc:  # a model or index failure: 503, never a verdict
         log.exception("verification failed")
-        raise ApiError(
+        raise ApiError(  # the exception's text stays in the log: it may name server paths
             503,
             "engine_error",
-            f"verification failed: {type(exc).__name__}: {exc}",
+            "verification failed on the server; retry shortly (the server log has the details)",
             headers={"Retry-After": "5"},
         ) from exc
     out = result.to_dict()
