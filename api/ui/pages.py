@@ -183,11 +183,16 @@ def engine_of(request: Request) -> Engine | None:
     return getattr(getattr(request.app.state, "veracity", None), "engine", None)
 
 
+INT64 = 2**63  # SQLite's integers; a larger id would overflow the query, and names nothing anyway
+
+
 def as_int(value: Any, default: int | None = None) -> int | None:
+    """`value` as an integer SQLite can hold, else `default`."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return default
+    return number if -INT64 <= number < INT64 else default
 
 
 def _short(text: Any, n: int = 160) -> str:

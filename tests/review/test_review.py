@@ -579,9 +579,18 @@ def test_mounted_in_the_api_app(tmp_path: Path):
 
     home = tmp_path / "apihome"
     settings = ApiSettings(home=home, corpora_dir=home / "corpora", auth_disabled=True, serve_corpora=[])
-    with TestClient(create_app(settings, engine=FakeEngine())) as client:
+    with TestClient(create_app(settings, engine=FakeEngine()), base_url="http://127.0.0.1") as client:
         r = client.get("/ui/queue", follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
         assert client.get("/ui/login").status_code == 200
         assert not [p for p in client.get("/openapi.json").json()["paths"] if p.startswith("/ui")]
     assert store_path(settings) == home / "audit.sqlite"
+
+
+def test_out_of_range_ids_are_not_found(ui: TestClient):
+    sign_in(ui)
+    huge = "9" * 23
+    assert ui.get(f"/ui/items/{huge}").status_code == 404
+    assert ui.get(f"/ui/items/{huge}/evidence/0").status_code == 404
+    assert ui.get(f"/ui/items/{ui.ids['t1.0']}?saved={huge}").status_code == 200
+    assert ui.get(f"/ui/docs/sample/msa.md?start={huge}&end=-{huge}").status_code == 200
