@@ -39,6 +39,10 @@ class ApiSettings(Settings):
     # True: no API keys (loopback only). False: keys required. None: decided by `serve` (see server.py).
     auth_disabled: bool | None = None
     metrics_public: bool = False  # /metrics without a key (else a key that may read "*")
+    # Addresses of reverse proxies whose X-Forwarded-For / -Proto are believed (comma-separated, "*"
+    # for any). Unset: the headers are ignored, so a client cannot pick its own address (the UI's
+    # sign-in throttle counts per client address).
+    forwarded_allow_ips: str | None = None
 
     # --- limits ---
     max_answer_chars: int = 20_000
