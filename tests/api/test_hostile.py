@@ -1,0 +1,124 @@
+"""Hostile and careless use of the API (issue 14): each defect found by probing has a test here."""
+
+from __future__ import annotations
+
+import pytest
+from api_support import KEY_A, h, make_settings, wait_job
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from pipeline.store import uploads as docs
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    settings = make_settings(tmp_path_factory.mktemp("hostile") / "home")
+    with TestClient(create_app(settings)) as client:
+        yield client, settings
+
+
+def upload(client, name: str, text: str, corpus: str = "sample") -> dict:
+    r = client.post(
+        f"/v1/corpora/{corpus}/documents",
+        headers=h(KEY_A),
+        files=[("files", (name, text.encode(), "text/plain"))],
+    )
+    assert r.status_code == 202, r.text
+    return wait_job(client, r.json()["id"], KEY_A)
+
+
+def test_non_latin1_file_names_are_kept(env):
+    client, settings = env
+    for name, stored in (
+        ("合同.txt", "合同.txt"),
+        ("договор.txt", "договор.txt"),
+        ("café.txt", "café.txt"),
+        ("price€.txt", "price.txt"),
+    ):
+        job = upload(client, name, f"The contract {stored} sets a fee of ten dollars.")
+        assert job["status"] == "succeeded" and job["files"] == [stored], job
+    assert {"合同.txt", "договор.txt", "café.txt"} <= set(docs.uploaded_files("sample", settings))
+    # RFC 5987 names too
+    body = (
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"files\"; filename*=UTF-8''%E5%90%88%E5%90%8C2.txt"
+        b"\r\nContent-Type: text/plain\r\n\r\nA second contract.\r\n--XyZ--\r\n"
+    )
+    r = client.post(
+        "/v1/corpora/sample/documents",
+        headers=h(KEY_A) | {"content-type": "multipart/form-data; boundary=XyZ"},
+        content=body,
+    )
+    assert r.status_code == 202, r.text
+    assert wait_job(client, r.json()["id"], KEY_A)["files"] == ["合同2.txt"]
+
+
+def test_names_that_clean_alike_never_overwrite(env):
+    client, settings = env
+    first = upload(client, "a b.txt", "First document: the fee is one dollar.")
+    assert first["files"] == ["a_b.txt"] and first["renamed"] == {}
+    second = upload(client, "a_b.txt", "Second document: the fee is two dollars.")
+    assert second["status"] == "succeeded" and second["files"] == ["a_b-2.txt"]
+    assert second["renamed"] == {"a_b.txt": "a_b-2.txt"}
+    up = docs.uploads_dir(settings, "sample")
+    assert "one dollar" in (up / "a_b.txt").read_text() and "two dollars" in (up / "a_b-2.txt").read_text()
+    # the same client name again is an update of its own document, not a third one
+    again = upload(client, "a b.txt", "First document, revised: the fee is three dollars.")
+    assert again["files"] == ["a_b.txt"] and again["renamed"] == {}
+    assert "three dollars" in (up / "a_b.txt").read_text() and "two dollars" in (up / "a_b-2.txt").read_text()
+
+
+def test_lone_surrogates_are_a_422_naming_the_field(env):
+    client, _ = env
+    cases = (
+        ('{"answer": "The fee is \\ud800 ten dollars.", "corpus": "sample"}', "answer"),
+        ('{"answer": "The fee is ten dollars.", "question": "\\udfff?", "corpus": "sample"}', "question"),
+        ('{"answer": "The fee is ten dollars.", "contexts": ["ok", "bad \\ud800"]}', "contexts"),
+        ('{"answer": "The fee is ten dollars.", "corpus": "sample", "doc_ids": ["\\ud800"]}', "doc_ids"),
+    )
+    for body, field in cases:
+        r = client.post("/v1/verify", headers=h(KEY_A) | {"content-type": "application/json"}, content=body)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["field"] == field and "surrogate" in r.json()["error"]["message"]
+    batch = '{"items": [{"answer": "Fine.", "corpus": "sample"}, {"answer": "\\ud800", "corpus": "sample"}]}'
+    r = client.post(
+        "/v1/verify/batch", headers=h(KEY_A) | {"content-type": "application/json"}, content=batch
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "items[1].answer", r.text
+
+
+def test_engine_failure_does_not_leak_its_text(tmp_path):
+    class Broken:
+        def verify(self, *a, **k):
+            raise OSError("[Errno 2] No such file: '/srv/secret/home/indexes/x.npy'")
+
+    settings = make_settings(tmp_path / "home", serve_corpora=[])
+    with TestClient(create_app(settings, engine=Broken())) as client:
+        r = client.post("/v1/verify", headers=h(KEY_A), json={"answer": "A fee.", "contexts": ["A fee."]})
+    assert r.status_code == 503 and r.json()["error"]["code"] == "engine_error"
+    assert "/srv" not in r.text and "Errno" not in r.text
+
+
+def test_auth_off_serves_only_loopback_hosts_and_same_origin(tmp_path):
+    settings = make_settings(tmp_path / "home", api_keys={}, auth_disabled=True, serve_corpora=[])
+    app = create_app(settings, engine_factory=lambda s: None)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        assert client.get("/v1/corpora").status_code == 200
+        assert client.get("/v1/corpora", headers={"host": "localhost:8000"}).status_code == 200
+        assert client.get("/v1/corpora", headers={"host": "[::1]:8000"}).status_code == 200
+        same = {"origin": "http://127.0.0.1:8000"}
+        assert client.get("/v1/corpora", headers=same).status_code == 200
+        # DNS rebinding: the attacker's name resolves to 127.0.0.1, the Host header still says it
+        r = client.get("/v1/corpora", headers={"host": "evil.example:8000"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_origin"
+        # a page on another site posting a simple multipart form
+        for origin in ("http://evil.example", "null", "http://127.0.0.1:9999"):
+            r = client.post(
+                "/v1/corpora/planted/documents",
+                headers={"origin": origin},
+                files=[("files", ("x.txt", b"Planted text.", "text/plain"))],
+            )
+            assert r.status_code == 403, origin
+        assert not (settings.home / "uploads" / "planted").exists()
+    keyed = create_app(make_settings(tmp_path / "keyed", serve_corpora=[]), engine_factory=lambda s: None)
+    with TestClient(keyed) as client:  # with keys, the key is the protection; any Host is served
+        assert client.get("/v1/corpora", headers=h(KEY_A) | {"host": "api.example.com"}).status_code == 200
