@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from api_support import KEY_A, h, make_settings, wait_job
+from api_support import ANSWER, KEY_A, h, make_settings, wait_job
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -122,3 +124,30 @@ def test_auth_off_serves_only_loopback_hosts_and_same_origin(tmp_path):
     keyed = create_app(make_settings(tmp_path / "keyed", serve_corpora=[]), engine_factory=lambda s: None)
     with TestClient(keyed) as client:  # with keys, the key is the protection; any Host is served
         assert client.get("/v1/corpora", headers=h(KEY_A) | {"host": "api.example.com"}).status_code == 200
+
+
+def test_batch_items_each_get_their_own_time_budget(env, tmp_path):
+    client, _ = env
+    real = client.app.state.veracity.engine
+
+    class Slow:  # every item takes 0.8 s; a SLOW item uses up its whole budget before scoring
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def verify(self, answer, **kw):
+            time.sleep(0.8)
+            if answer.startswith("SLOW"):
+                kw["timeout_s"] = 1e-6
+            return real.verify(answer, **kw)
+
+    settings = make_settings(tmp_path / "home", verify_concurrency=1, request_timeout_s=1.5, serve_corpora=[])
+    items = [{"answer": ANSWER, "corpus": "sample"} for _ in range(3)]
+    items.insert(1, {"answer": "SLOW. " + ANSWER, "corpus": "sample"})
+    with TestClient(create_app(settings, engine=Slow())) as slow_client:
+        r = slow_client.post("/v1/verify/batch", headers=h(KEY_A), json={"items": items})
+    assert r.status_code == 200, r.text  # serialised, the last item waits 2.4 s > 1.5 s
+    results = r.json()["results"]
+    assert len(results) == 4
+    assert {s["verdict"] for s in results[1]["sentences"]} == {"not_a_claim", "unchecked"}
+    for i in (0, 2, 3):
+        assert "unchecked" not in {s["verdict"] for s in results[i]["sentences"]}, results[i]
