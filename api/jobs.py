@@ -1,4 +1,5 @@
-"""Background indexing jobs (uploads and deletes), run one at a time per corpus in worker threads.
+"""Background indexing jobs (uploads and deletes), run one at a time per corpus in worker threads;
+different corpora are indexed side by side, so one tenant's slow upload never holds up another's.
 
 A job's state is kept in memory and written to HOME/jobs/ID.json (atomically) on every change, so
 `GET /v1/jobs/{id}` also answers for a job another server process ran, and a job whose process
@@ -12,6 +13,7 @@ import logging
 import os
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -52,6 +54,8 @@ class JobManager:
         self._jobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._corpus_locks: dict[str, threading.Lock] = {}
+        # jobs not yet started, per corpus; a corpus with a queue has exactly one drainer in the pool
+        self._queues: dict[str, deque[Callable[[], None]]] = {}
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="veracity-index")
         self._on_finished = on_finished
 
@@ -62,14 +66,14 @@ class JobManager:
         job = self._new("upload", corpus, files=[s.filename for s in staged])
         job["progress"]["files_total"] = len(staged)
         self._save(job)
-        self._pool.submit(self._run, job["id"], self._upload, corpus, staged, batch, domain)
+        self._enqueue(corpus, lambda: self._run(job["id"], self._upload, corpus, staged, batch, domain))
         return self.snapshot(job["id"])
 
     def submit_delete(self, corpus: str, file: str, removed: list[str]) -> dict[str, Any]:
         job = self._new("delete", corpus, removed=removed)
         job["progress"]["files_total"] = 1
         self._save(job)
-        self._pool.submit(self._run, job["id"], self._delete, corpus, file)
+        self._enqueue(corpus, lambda: self._run(job["id"], self._delete, corpus, file))
         return self.snapshot(job["id"])
 
     def get(self, job_id: str) -> dict[str, Any] | None:
@@ -142,6 +146,29 @@ class JobManager:
             atomic_write(self.dir / f"{job['id']}.json", lambda fh: fh.write(text))
         except OSError:
             log.exception("cannot save job %s", job["id"])
+
+    def _enqueue(self, corpus: str, task: Callable[[], None]) -> None:
+        with self._lock:
+            queue = self._queues.get(corpus)
+            if queue is not None:  # its drainer will get to it
+                queue.append(task)
+                return
+            self._queues[corpus] = deque([task])
+        self._pool.submit(self._drain, corpus)
+
+    def _drain(self, corpus: str) -> None:
+        """Run the corpus's jobs in order, then let the worker go to another corpus."""
+        while True:
+            with self._lock:
+                queue = self._queues[corpus]
+                if not queue:
+                    del self._queues[corpus]
+                    return
+                task = queue.popleft()
+            try:
+                task()
+            except Exception:  # noqa: BLE001 - the corpus's later jobs must still run
+                log.exception("indexing job of corpus %s failed outside its own handling", corpus)
 
     def _corpus_lock(self, corpus: str) -> threading.Lock:
         with self._lock:

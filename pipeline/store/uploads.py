@@ -279,7 +279,14 @@ def accept_staged(
             sf.path.unlink(missing_ok=True)
             continue
         try:
-            load_file(SourceFile(sf.path, sf.filename), domain or "general")
+            check_size(sf.path, settings)
+            loaded = load_file(SourceFile(sf.path, sf.filename), domain or "general")
+            chars = sum(len(d.text) for d in loaded)
+            if chars > settings.max_file_chars:
+                raise IngestError(
+                    f"the file has {chars} characters of text; the limit is {settings.max_file_chars} "
+                    "(VERACITY_MAX_FILE_CHARS): split it"
+                )
         except IngestError as exc:
             out.failures.append({"file": sf.filename, "error": str(exc)})
             sf.path.unlink(missing_ok=True)
@@ -298,6 +305,23 @@ def accept_staged(
     if out.accepted:
         _save_names(corpus, settings, names)
     return out
+
+
+def check_size(path: Path, settings: Settings) -> None:
+    """IngestError for a PDF with more pages than settings.max_file_pages, found before any text is
+    extracted (a small file can repeat one page thousands of times and take hours to read)."""
+    if path.suffix.lower() != ".pdf":
+        return
+    from pypdf import PdfReader
+
+    try:
+        pages = len(PdfReader(path).pages)
+    except Exception:  # noqa: BLE001 - an unreadable PDF is reported by its loader
+        return
+    if pages > settings.max_file_pages:
+        raise IngestError(
+            f"the PDF has {pages} pages; the limit is {settings.max_file_pages} (VERACITY_MAX_FILE_PAGES): split it"
+        )
 
 
 def reindex(corpus: str, settings: Settings, domain: str | None = None, embedder=None):

@@ -151,3 +151,76 @@ def test_batch_items_each_get_their_own_time_budget(env, tmp_path):
     assert {s["verdict"] for s in results[1]["sentences"]} == {"not_a_claim", "unchecked"}
     for i in (0, 2, 3):
         assert "unchecked" not in {s["verdict"] for s in results[i]["sentences"]}, results[i]
+
+
+def test_one_corpus_slow_job_does_not_hold_up_another(tmp_path, monkeypatch):
+    import threading
+
+    from api.config import ApiSettings
+    from api.jobs import JobManager
+
+    release = threading.Event()
+    real_accept = docs.accept_staged
+
+    def accept(corpus, settings, staged, domain=None):
+        if corpus == "slow":
+            release.wait(30)
+        return real_accept(corpus, settings, staged, domain)
+
+    monkeypatch.setattr(docs, "accept_staged", accept)
+    monkeypatch.setattr(docs, "reindex", lambda *a, **k: type("R", (), {"failures": [], "to_dict": dict})())
+    settings = ApiSettings(home=tmp_path / "home", corpora_dir=tmp_path / "corpora")
+    jobs = JobManager(settings, settings.index_workers)
+
+    def stage(corpus: str, name: str):
+        batch = docs.new_batch_id()
+        w = docs.UploadWriter(settings, corpus, name, 10_000, batch)
+        w.write(b"One line of text.")
+        return [w.commit()], batch
+
+    try:
+        slow = jobs.submit_upload("slow", *stage("slow", "big.txt"))
+        slow2 = jobs.submit_upload("slow", *stage("slow", "big2.txt"))
+        quick = jobs.submit_upload("quick", *stage("quick", "one.txt"))
+        deadline = time.monotonic() + 20
+        while jobs.get(quick["id"])["status"] != "succeeded":
+            assert time.monotonic() < deadline, "the quick corpus waited for the slow one"
+            time.sleep(0.05)
+        assert jobs.get(slow["id"])["status"] == "running" and jobs.get(slow2["id"])["status"] == "queued"
+        release.set()
+        while jobs.get(slow2["id"])["status"] != "succeeded":
+            assert time.monotonic() < deadline + 20
+            time.sleep(0.05)
+    finally:
+        release.set()
+        jobs.shutdown()
+
+
+def test_pdf_pages_and_text_are_capped_per_file(tmp_path):
+    import io
+
+    from api_support import make_pdf
+    from pypdf import PdfReader, PdfWriter
+
+    page = PdfReader(io.BytesIO(make_pdf(["The fee is ten dollars per page."]))).pages[0]
+    writer = PdfWriter()
+    for _ in range(60):
+        writer.add_page(page)
+    buf = io.BytesIO()
+    writer.write(buf)
+    settings = make_settings(tmp_path / "home", serve_corpora=[], max_file_pages=50, max_file_chars=1_000)
+    with TestClient(create_app(settings, engine_factory=lambda s: None)) as client:
+        r = client.post(
+            "/v1/corpora/sample/documents",
+            headers=h(KEY_A),
+            files=[
+                ("files", ("repeat.pdf", buf.getvalue(), "application/pdf")),
+                ("files", ("long.txt", b"Word. " * 400, "text/plain")),
+                ("files", ("fine.txt", b"A short and fine document.", "text/plain")),
+            ],
+        )
+        job = wait_job(client, r.json()["id"], KEY_A)
+    errors = {f["file"]: f["error"] for f in job["failures"]}
+    assert "60 pages; the limit is 50" in errors["repeat.pdf"], errors
+    assert "2400 characters of text; the limit is 1000" in errors["long.txt"], errors
+    assert job["files"] == ["fine.txt"] and job["status"] == "succeeded"
