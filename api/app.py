@@ -48,6 +48,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        await run_in_threadpool(state.jobs.recover)  # before any job runs
         await run_in_threadpool(state.load)
         if state.keys.disabled:
             log.warning("API authentication is DISABLED: every client has full access to every corpus")

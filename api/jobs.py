@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 import uuid
 from collections import deque
@@ -91,6 +92,56 @@ class JobManager:
             job["status"] = "failed"
             job["error"] = "interrupted: the server process running this job stopped; upload again"
         return job
+
+    def recover(self) -> list[dict[str, Any]]:
+        """At start-up, before any job runs: settle the jobs a stopped server left queued or running,
+        so each corpus's uploads and its index agree again. An interrupted upload is rolled back (its
+        files that did not reach the index are removed), an interrupted delete is finished, staged
+        files are discarded and each touched corpus is re-indexed. Returns the settled jobs (each
+        also says what was done in its `error`)."""
+        from pipeline.store.index_files import corpus_dir, current_version, read_manifest
+
+        settled, touched = [], set()
+        for path in sorted(self.dir.glob("*.json")) if self.dir.is_dir() else []:
+            try:
+                job = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            pid = int(job.get("pid", 0)) or -1
+            # a restarted container may reuse the old process's pid: ours has no jobs yet
+            if job.get("status") not in ("queued", "running") or (pid != os.getpid() and _alive(pid)):
+                continue
+            corpus = job["corpus"]
+            vdir = current_version(corpus_dir(self.settings.indexes_dir, corpus))
+            meta = read_manifest(vdir).documents if vdir else {}
+            indexed = {m.get("file") or d for d, m in meta.items()}
+            up = docs.uploads_dir(self.settings, corpus)
+            if job["kind"] == "upload":
+                undone = [f for f in job.get("files", []) if f not in indexed and (up / f).is_file()]
+                for f in undone:
+                    (up / f).unlink()
+                done = f"rolled back: removed {', '.join(undone)}" if undone else "nothing had been stored"
+            else:
+                for f in {d.split("#")[0] for d in job.get("removed", [])}:
+                    (up / f).unlink(missing_ok=True)
+                done = "the delete was finished"
+            job.update(
+                status="failed",
+                finished=_now(),
+                error=f"interrupted: the server stopped during this job; at start-up {done}"
+                + ("; upload again" if job["kind"] == "upload" else ""),
+            )
+            self._save(job)
+            settled.append(job)
+            touched.add(corpus)
+            log.warning("job %s (%s %s) was interrupted; %s", job["id"], job["kind"], corpus, done)
+        shutil.rmtree(self.settings.home / "uploads" / docs.INCOMING, ignore_errors=True)
+        for corpus in sorted(touched):
+            try:
+                docs.reindex(corpus, self.settings)
+            except Exception:  # noqa: BLE001 - the next job of the corpus tries again
+                log.exception("cannot re-index corpus %s after an interrupted job", corpus)
+        return settled
 
     def snapshot(self, job_id: str) -> dict[str, Any] | None:
         with self._lock:

@@ -224,3 +224,48 @@ def test_pdf_pages_and_text_are_capped_per_file(tmp_path):
     assert "60 pages; the limit is 50" in errors["repeat.pdf"], errors
     assert "2400 characters of text; the limit is 1000" in errors["long.txt"], errors
     assert job["files"] == ["fine.txt"] and job["status"] == "succeeded"
+
+
+def test_start_up_rolls_back_an_interrupted_upload(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    settings = make_settings(tmp_path / "home", serve_corpora=[])
+    up = docs.uploads_dir(settings, "sample")
+    up.mkdir(parents=True)
+    (up / "orphan.txt").write_text("An orphan: the fee is one million dollars.")
+    staged = settings.home / "uploads" / docs.INCOMING / "sample" / ("0" * 32)
+    staged.mkdir(parents=True)
+    (staged / "half.txt").write_text("Half written")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    job_id = "ab" * 16
+    (settings.home / "jobs").mkdir()
+    (settings.home / "jobs" / f"{job_id}.json").write_text(
+        json.dumps(
+            {
+                "id": job_id,
+                "kind": "upload",
+                "corpus": "sample",
+                "status": "running",
+                "files": ["orphan.txt"],
+                "removed": [],
+                "progress": {},
+                "failures": [],
+                "error": None,
+                "result": None,
+                "created": "",
+                "started": "",
+                "finished": None,
+                "pid": int(dead.stdout),
+            }
+        )
+    )
+    with TestClient(create_app(settings, engine_factory=lambda s: None)) as client:
+        job = client.get(f"/v1/jobs/{job_id}", headers=h(KEY_A)).json()
+        assert job["status"] == "failed" and "rolled back: removed orphan.txt" in job["error"], job
+        assert not (up / "orphan.txt").exists() and not staged.exists()
+        later = upload(client, "unrelated.txt", "An unrelated document.")
+    assert later["result"]["added"] == ["unrelated.txt"], later["result"]
