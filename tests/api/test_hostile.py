@@ -269,3 +269,11 @@ def test_start_up_rolls_back_an_interrupted_upload(tmp_path):
         assert not (up / "orphan.txt").exists() and not staged.exists()
         later = upload(client, "unrelated.txt", "An unrelated document.")
     assert later["result"]["added"] == ["unrelated.txt"], later["result"]
+
+
+def test_docs_are_served_offline(env):
+    client, _ = env
+    r = client.get("/docs")
+    assert r.status_code == 200 and "/v1/verify/batch" in r.text and "VerifyRequest" in r.text
+    assert "<script" not in r.text and "cdn" not in r.text.lower() and "https://" not in r.text
+    assert client.get("/redoc").status_code == 404
