@@ -655,3 +655,12 @@ def test_logout_revokes_the_session(ui: TestClient):
     r = ui.post(f"/ui/items/{sid}/decide", data={"decision": "confirmed", "csrf": token}, follow_redirects=False)
     assert r.status_code in (303, 403) and ui.rs.current(sid) is None
     assert sign_in(ui).status_code == 303 and ui.get("/ui/queue").status_code == 200  # a new session works
+
+
+def test_reviewer_errors_name_no_server_paths(home: Path):
+    class Broken:
+        def index(self, corpus: str):
+            raise OSError(f"[Errno 2] No such file or directory: '{home}/indexes/{corpus}/CURRENT'")
+
+    found = ev.DocumentSource(Settings(home=home)).get("sample", "msa.md", engine=Broken())
+    assert found.document is None and "cannot be opened" in found.problem and str(home) not in found.problem
