@@ -342,7 +342,9 @@ def resolve_upload(corpus: str, doc_id: str, settings: Settings) -> tuple[str, l
     vdir = current_version(corpus_dir(settings.indexes_dir, corpus))
     meta = read_manifest(vdir).documents if vdir else {}
     file = meta.get(doc_id, {}).get("file") or doc_id
-    if "/" not in file and "\\" not in file and not file.startswith(".") and (up / file).is_file():
+    # longer than any stored name: no file of ours, and the OS would refuse to look (ENAMETOOLONG)
+    ours = "/" not in file and "\\" not in file and not file.startswith(".") and len(file.encode()) <= 255
+    if ours and (up / file).is_file():
         produced = sorted(d for d, m in meta.items() if m.get("file") == file) or [file]
         return file, produced
     if doc_id in meta or file in defined_files(corpus, settings):

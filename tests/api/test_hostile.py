@@ -277,3 +277,9 @@ def test_docs_are_served_offline(env):
     assert r.status_code == 200 and "/v1/verify/batch" in r.text and "VerifyRequest" in r.text
     assert "<script" not in r.text and "cdn" not in r.text.lower() and "https://" not in r.text
     assert client.get("/redoc").status_code == 404
+
+
+def test_overlong_document_id_is_not_found(env):
+    client, _ = env
+    r = client.delete("/v1/corpora/sample/documents/" + "a" * 2000, headers=h(KEY_A))
+    assert r.status_code == 404 and r.json()["error"]["code"] == "document_not_found", r.text
