@@ -22,7 +22,7 @@ from api.config import ApiSettings
 from api.dependencies import principal
 from api.gateway import GatewayConfig, build_gateway_router, load_gateway_config
 from api.middleware import RequestMiddleware
-from api.routers import corpora, operations, verify
+from api.routers import corpora, docs_page, operations, verify
 from api.state import AppState, EngineFactory, default_engine
 from pipeline.audit.store import store_path
 
@@ -49,6 +49,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        await run_in_threadpool(state.jobs.recover)  # before any job runs
         await run_in_threadpool(state.load)
         if state.keys.disabled:
             log.warning("API authentication is DISABLED: every client has full access to every corpus")
@@ -63,12 +64,14 @@ def create_app(
         "reason and citations for every sentence, plus the answer rendered for display. "
         f"Authenticate with the `{HEADER}` header.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's Swagger UI and ReDoc load from a CDN: /docs is served offline
+        redoc_url=None,
     )
     app.state.veracity = state
     app.openapi = lambda: _openapi(app, settings)
     errors.install(app)
     app.add_middleware(RequestMiddleware, state=state)
-    for module in (verify, corpora, operations):
+    for module in (verify, corpora, operations, docs_page):
         app.include_router(module.router)
 
     from api.ui import build_ui_router  # review UI (issue 7; api/ui)

@@ -39,6 +39,10 @@ class ApiSettings(Settings):
     # True: no API keys (loopback only). False: keys required. None: decided by `serve` (see server.py).
     auth_disabled: bool | None = None
     metrics_public: bool = False  # /metrics without a key (else a key that may read "*")
+    # Addresses of reverse proxies whose X-Forwarded-For / -Proto are believed (comma-separated, "*"
+    # for any). Unset: the headers are ignored, so a client cannot pick its own address (the UI's
+    # sign-in throttle counts per client address).
+    forwarded_allow_ips: str | None = None
 
     # --- limits ---
     max_answer_chars: int = 20_000
@@ -52,7 +56,7 @@ class ApiSettings(Settings):
     request_timeout_s: float = 20.0  # sentences not scored by then come back `unchecked`
     verify_concurrency: int = 4  # verifications running at once (threads); more wait in line
     max_pending: int = 256  # verifications running or waiting; beyond it 503 `overloaded`
-    index_workers: int = 1  # background indexing jobs at once (each corpus is serialised anyway)
+    index_workers: int = 4  # corpora indexed at once (each corpus's jobs run one after another)
 
     # --- start-up and logging ---
     # loaded at start-up and awaited by /readyz; env: comma-separated or a JSON list

@@ -1,4 +1,5 @@
-"""Background indexing jobs (uploads and deletes), run one at a time per corpus in worker threads.
+"""Background indexing jobs (uploads and deletes), run one at a time per corpus in worker threads;
+different corpora are indexed side by side, so one tenant's slow upload never holds up another's.
 
 A job's state is kept in memory and written to HOME/jobs/ID.json (atomically) on every change, so
 `GET /v1/jobs/{id}` also answers for a job another server process ran, and a job whose process
@@ -10,8 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -52,6 +55,8 @@ class JobManager:
         self._jobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._corpus_locks: dict[str, threading.Lock] = {}
+        # jobs not yet started, per corpus; a corpus with a queue has exactly one drainer in the pool
+        self._queues: dict[str, deque[Callable[[], None]]] = {}
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="veracity-index")
         self._on_finished = on_finished
 
@@ -62,14 +67,14 @@ class JobManager:
         job = self._new("upload", corpus, files=[s.filename for s in staged])
         job["progress"]["files_total"] = len(staged)
         self._save(job)
-        self._pool.submit(self._run, job["id"], self._upload, corpus, staged, batch, domain)
+        self._enqueue(corpus, lambda: self._run(job["id"], self._upload, corpus, staged, batch, domain))
         return self.snapshot(job["id"])
 
     def submit_delete(self, corpus: str, file: str, removed: list[str]) -> dict[str, Any]:
         job = self._new("delete", corpus, removed=removed)
         job["progress"]["files_total"] = 1
         self._save(job)
-        self._pool.submit(self._run, job["id"], self._delete, corpus, file)
+        self._enqueue(corpus, lambda: self._run(job["id"], self._delete, corpus, file))
         return self.snapshot(job["id"])
 
     def get(self, job_id: str) -> dict[str, Any] | None:
@@ -87,6 +92,56 @@ class JobManager:
             job["status"] = "failed"
             job["error"] = "interrupted: the server process running this job stopped; upload again"
         return job
+
+    def recover(self) -> list[dict[str, Any]]:
+        """At start-up, before any job runs: settle the jobs a stopped server left queued or running,
+        so each corpus's uploads and its index agree again. An interrupted upload is rolled back (its
+        files that did not reach the index are removed), an interrupted delete is finished, staged
+        files are discarded and each touched corpus is re-indexed. Returns the settled jobs (each
+        also says what was done in its `error`)."""
+        from pipeline.store.index_files import corpus_dir, current_version, read_manifest
+
+        settled, touched = [], set()
+        for path in sorted(self.dir.glob("*.json")) if self.dir.is_dir() else []:
+            try:
+                job = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            pid = int(job.get("pid", 0)) or -1
+            # a restarted container may reuse the old process's pid: ours has no jobs yet
+            if job.get("status") not in ("queued", "running") or (pid != os.getpid() and _alive(pid)):
+                continue
+            corpus = job["corpus"]
+            vdir = current_version(corpus_dir(self.settings.indexes_dir, corpus))
+            meta = read_manifest(vdir).documents if vdir else {}
+            indexed = {m.get("file") or d for d, m in meta.items()}
+            up = docs.uploads_dir(self.settings, corpus)
+            if job["kind"] == "upload":
+                undone = [f for f in job.get("files", []) if f not in indexed and (up / f).is_file()]
+                for f in undone:
+                    (up / f).unlink()
+                done = f"rolled back: removed {', '.join(undone)}" if undone else "nothing had been stored"
+            else:
+                for f in {d.split("#")[0] for d in job.get("removed", [])}:
+                    (up / f).unlink(missing_ok=True)
+                done = "the delete was finished"
+            job.update(
+                status="failed",
+                finished=_now(),
+                error=f"interrupted: the server stopped during this job; at start-up {done}"
+                + ("; upload again" if job["kind"] == "upload" else ""),
+            )
+            self._save(job)
+            settled.append(job)
+            touched.add(corpus)
+            log.warning("job %s (%s %s) was interrupted; %s", job["id"], job["kind"], corpus, done)
+        shutil.rmtree(self.settings.home / "uploads" / docs.INCOMING, ignore_errors=True)
+        for corpus in sorted(touched):
+            try:
+                docs.reindex(corpus, self.settings)
+            except Exception:  # noqa: BLE001 - the next job of the corpus tries again
+                log.exception("cannot re-index corpus %s after an interrupted job", corpus)
+        return settled
 
     def snapshot(self, job_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -107,6 +162,7 @@ class JobManager:
             "status": "queued",
             "files": files or [],
             "removed": removed or [],
+            "renamed": {},
             "progress": {"stage": "queued", "files_total": 0, "files_done": 0, "fraction": 0.0},
             "failures": [],
             "error": None,
@@ -141,6 +197,29 @@ class JobManager:
             atomic_write(self.dir / f"{job['id']}.json", lambda fh: fh.write(text))
         except OSError:
             log.exception("cannot save job %s", job["id"])
+
+    def _enqueue(self, corpus: str, task: Callable[[], None]) -> None:
+        with self._lock:
+            queue = self._queues.get(corpus)
+            if queue is not None:  # its drainer will get to it
+                queue.append(task)
+                return
+            self._queues[corpus] = deque([task])
+        self._pool.submit(self._drain, corpus)
+
+    def _drain(self, corpus: str) -> None:
+        """Run the corpus's jobs in order, then let the worker go to another corpus."""
+        while True:
+            with self._lock:
+                queue = self._queues[corpus]
+                if not queue:
+                    del self._queues[corpus]
+                    return
+                task = queue.popleft()
+            try:
+                task()
+            except Exception:  # noqa: BLE001 - the corpus's later jobs must still run
+                log.exception("indexing job of corpus %s failed outside its own handling", corpus)
 
     def _corpus_lock(self, corpus: str) -> threading.Lock:
         with self._lock:
@@ -184,6 +263,7 @@ class JobManager:
             job_id,
             failures=failures,
             files=accepted.accepted,
+            renamed=accepted.renamed,
             progress={"stage": "indexing", "files_done": len(failures), "fraction": 0.3},
         )
         if not accepted.accepted:

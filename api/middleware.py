@@ -1,4 +1,5 @@
-"""Per request: a request id, the body size limit, one JSON log line and the route's metrics."""
+"""Per request: a request id, the body size limit, one JSON log line and the route's metrics; with
+authentication off, only same-origin requests to a loopback Host."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
 
+from api.config import is_loopback
 from api.errors import body as error_body
 from api.state import AppState
 
@@ -21,6 +24,36 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body over the limit of {limit} bytes")
+
+
+def foreign_request(headers: dict[bytes, bytes]) -> str | None:
+    """Why a request must be refused when authentication is off (loopback mode), else None: its Host
+    is not a loopback name (DNS rebinding), or a browser says it comes from another origin (any web
+    page the local user opens could otherwise post documents to this server)."""
+    host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+    hostname = urlsplit(f"//{host}").hostname if host else None
+    if not hostname or not is_loopback(hostname):
+        return (
+            "authentication is off: only requests to a loopback host (127.0.0.1, localhost, ::1) are served"
+        )
+    origin = headers.get(b"origin")
+    if origin is not None and urlsplit(origin.decode("latin-1")).netloc.lower() != host:
+        return "authentication is off: cross-origin requests are refused"
+    if headers.get(b"sec-fetch-site", b"") == b"cross-site":
+        return "authentication is off: cross-site requests are refused"
+    return None
+
+
+async def _send_json(send, status: int, body: dict) -> None:
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
 
 
 class RequestMiddleware:
@@ -63,8 +96,12 @@ class RequestMiddleware:
             return message
 
         try:
-            length = dict(scope.get("headers") or []).get(b"content-length", b"")
-            if limit is not None and length.isdigit() and int(length) > limit:
+            headers = dict(scope.get("headers") or [])
+            length = headers.get(b"content-length", b"")
+            refusal = self.state.keys.disabled and foreign_request(headers)
+            if refusal:
+                await _send_json(send_wrapper, 403, error_body("forbidden_origin", refusal))
+            elif limit is not None and length.isdigit() and int(length) > limit:
                 await self._too_large(send_wrapper, limit)
             else:
                 await self.app(scope, receive_wrapper, send_wrapper)
@@ -76,20 +113,8 @@ class RequestMiddleware:
 
     @staticmethod
     async def _too_large(send, limit: int | None) -> None:
-        data = json.dumps(
-            error_body("payload_too_large", f"request body over the limit of {limit} bytes")
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(data)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": data})
+        body = error_body("payload_too_large", f"request body over the limit of {limit} bytes")
+        await _send_json(send, 413, body)
 
     def _finish(self, scope, req_state: dict, status: int, seconds: float) -> None:
         route = scope.get("route")

@@ -15,6 +15,7 @@ CORPUS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # a character that is not white space (Python's str.isspace set, spelled out so JSON Schema agrees)
 NON_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 _NON_BLANK = re.compile(NON_BLANK)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # a registered judge's name; the schema lists them so clients (and schemathesis) see the choices
 JudgeName = Annotated[str, WithJsonSchema({"type": "string", "enum": list(JUDGES)})]
 
@@ -118,6 +119,20 @@ class VerifyRequest(BaseModel):
                 {"judge": repr(judge), "choices": ", ".join(JUDGES)},
             )
         return judge
+
+    @field_validator("answer", "question", "contexts", "doc_ids", "domains")
+    @classmethod
+    def _valid_unicode(cls, value: str | list[str] | None) -> str | list[str] | None:
+        # JSON may spell lone surrogates ("\\ud800"); no answer can be rendered or stored with one
+        for i, text in enumerate([value] if isinstance(value, str) else value or []):
+            if _SURROGATE.search(text):
+                where = "" if isinstance(value, str) else f" (item {i})"
+                raise PydanticCustomError(
+                    "invalid_unicode",
+                    "contains a lone surrogate{where}: send valid Unicode text",
+                    {"where": where},
+                )
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> VerifyRequest:
@@ -371,6 +386,11 @@ class JobInfo(BaseModel):
     status: JobStatus
     files: list[str] = Field(default_factory=list, description="Uploaded files (sanitised names = doc_ids)")
     removed: list[str] = Field(default_factory=list, description="doc_ids a delete removes")
+    renamed: dict[str, str] = Field(
+        default_factory=dict,
+        description="Client file names stored under another name, because another document already "
+        "had the cleaned name (client name -> stored name = doc_id)",
+    )
     progress: JobProgress = Field(default_factory=JobProgress)
     failures: list[FileFailure] = Field(default_factory=list, description="Files refused or not indexed")
     error: str | None = None

@@ -109,13 +109,18 @@ def serve(args, settings: Settings) -> int:
         ", ".join(api_settings.serve_corpora) or "-",
         "disabled" if api_settings.auth_disabled else f"{len(api_settings.key_policies())} keys",
     )
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-        server_header=False,
-    )
+    uvicorn.run(app, host=args.host, port=args.port, **uvicorn_options(api_settings))
     return 0
+
+
+def uvicorn_options(settings: ApiSettings) -> dict:
+    """uvicorn's settings for this deployment: our own logging, and forwarded headers only from the
+    configured proxies (uvicorn's default believes any from 127.0.0.1)."""
+    return {
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+        "server_header": False,
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips or "",
+    }

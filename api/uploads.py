@@ -8,6 +8,7 @@ and nothing is held whole in memory.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from email.message import Message
 
 import anyio
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
@@ -36,7 +37,7 @@ class _Receiver:
         self.max_files = max_files
         self.out = ReceivedUpload()
         self._names: set[str] = set()
-        self._headers: dict[str, str] = {}
+        self._headers: dict[str, bytes] = {}
         self._hname = b""
         self._hvalue = b""
         self._writer: docs.UploadWriter | None = None
@@ -57,18 +58,15 @@ class _Receiver:
         self._hvalue += data[start:end]
 
     def on_header_end(self) -> None:
-        self._headers[self._hname.decode("latin-1").strip().lower()] = self._hvalue.decode("utf-8", "replace")
+        self._headers[self._hname.decode("latin-1").strip().lower()] = self._hvalue
         self._hname = b""
         self._hvalue = b""
 
     def on_headers_finished(self) -> None:
-        _disp, opts = parse_options_header(self._headers.get("content-disposition", ""))
-        name = opts.get(b"name", b"").decode("utf-8", "replace")
-        filename = opts.get(b"filename")
-        if filename is None:
+        name, fname = _disposition(self._headers.get("content-disposition", b""))
+        if fname is None:
             self._field = name
             return
-        fname = filename.decode("utf-8", "replace")
         if len(self.out.staged) >= self.max_files:
             raise ApiError(413, "too_many_files", f"at most {self.max_files} files per upload", "files")
         writer = docs.UploadWriter(self.settings, self.corpus, fname, self.max_bytes, self.batch)
@@ -98,6 +96,15 @@ class _Receiver:
     def abort(self) -> None:
         if self._writer is not None:
             self._writer.abort()
+
+
+def _disposition(raw: bytes) -> tuple[str, str | None]:
+    """The part's field name and file name from its Content-Disposition. Browsers send UTF-8 file
+    names raw; RFC 2231/5987 `filename*=UTF-8''...` is decoded too."""
+    msg = Message()
+    msg["content-disposition"] = raw.decode("utf-8", "replace")
+    name = msg.get_param("name", header="content-disposition")
+    return (name if isinstance(name, str) else ""), msg.get_filename()
 
 
 async def receive_upload(request: Request, settings, corpus: str) -> tuple[ReceivedUpload, str]:

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     audit_threads: int = 1  # model threads per audit worker process
     audit_db: Path | None = None  # default: home / audit.sqlite
     ui_secret: str | None = None  # signs review UI cookies; default: a key kept in home
+    # An uploaded file with more PDF pages or more extracted characters than this is refused.
+    max_file_pages: int = 2_000
+    max_file_chars: int = 5_000_000
 
     @property
     def indexes_dir(self) -> Path:

@@ -129,14 +129,18 @@ def free_port() -> int:
 class ThreadedServer:
     """A real uvicorn serving `app` on 127.0.0.1:<free port> in a background thread."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, settings=None) -> None:
+        """`settings` (ApiSettings): run with the uvicorn options `veracity serve` would use."""
         import uvicorn
+
+        from api.server import uvicorn_options
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="on"
-        )
+        options = {"log_config": None, "access_log": False}
+        if settings is not None:
+            options = uvicorn_options(settings) | {"timeout_graceful_shutdown": 5}
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="on", **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -90,7 +90,7 @@ async def verify_batch(batch: BatchRequest, request: Request, p: Auth, state: St
     results: list[dict | None] = [None] * len(batch.items)
 
     async def one(i: int, item: VerifyRequest) -> None:
-        results[i] = await run_verification(state, item, t0)
+        results[i] = await run_verification(state, item, t0, own_budget=True)
 
     try:
         async with anyio.create_task_group() as tg:
@@ -152,9 +152,11 @@ def check_limits(state: AppState, req: VerifyRequest, prefix: str = "") -> None:
             )
 
 
-async def run_verification(state: AppState, req: VerifyRequest, t0: float) -> dict:
+async def run_verification(state: AppState, req: VerifyRequest, t0: float, own_budget: bool = False) -> dict:
     """The response body for one request, verified in a worker thread; 503 when the models are not
-    loaded or too many verifications are waiting."""
+    loaded or too many verifications are waiting. own_budget (a batch item): the time limit counts
+    from when a worker takes the item, so items waiting behind slow ones are never lost; what an
+    item cannot score in its time comes back `unchecked`."""
     if state.engine is None:
         raise ApiError(
             503,
@@ -172,16 +174,16 @@ async def run_verification(state: AppState, req: VerifyRequest, t0: float) -> di
     state.pending += 1
     state.metrics.verify_inflight.inc()
     try:
-        return await anyio.to_thread.run_sync(_verify_sync, state, req, t0, limiter=state.limiter)
+        return await anyio.to_thread.run_sync(_verify_sync, state, req, t0, own_budget, limiter=state.limiter)
     finally:
         state.pending -= 1
         state.metrics.verify_inflight.dec()
 
 
-def _verify_sync(state: AppState, req: VerifyRequest, t0: float) -> dict:
+def _verify_sync(state: AppState, req: VerifyRequest, t0: float, own_budget: bool) -> dict:
     started = time.perf_counter()
     timeout_s = state.settings.request_timeout_s
-    budget = timeout_s - (started - t0)
+    budget = timeout_s if own_budget else timeout_s - (started - t0)
     if budget <= 0:
         raise ApiError(
             503,
@@ -209,10 +211,10 @@ def _verify_sync(state: AppState, req: VerifyRequest, t0: float) -> dict:
         raise
     except Exception as exc:  # a model or index failure: 503, never a verdict
         log.exception("verification failed")
-        raise ApiError(
+        raise ApiError(  # the exception's text stays in the log: it may name server paths
             503,
             "engine_error",
-            f"verification failed: {type(exc).__name__}: {exc}",
+            "verification failed on the server; retry shortly (the server log has the details)",
             headers={"Retry-After": "5"},
         ) from exc
     out = result.to_dict()

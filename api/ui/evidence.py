@@ -92,8 +92,11 @@ class DocumentSource:
             )
         try:
             doc = self._index(corpus, engine).document(doc_id)
-        except Exception as exc:  # noqa: BLE001 - shown to the reviewer instead of the context
-            return DocLookup(None, f"corpus {corpus!r} cannot be opened: {exc}")
+        except Exception:  # noqa: BLE001 - the reviewer sees that, the log says why (server paths)
+            log.exception("review UI: cannot open corpus %s", corpus)
+            return DocLookup(
+                None, f"corpus {corpus!r} cannot be opened on the server (the server log has the details)"
+            )
         if doc is None:
             return DocLookup(None, f"document {doc_id!r} is no longer in corpus {corpus!r}")
         return DocLookup(doc)

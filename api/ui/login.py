@@ -6,7 +6,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.ui.pages import ReviewUI, SecureRoute, base
-from api.ui.session import COOKIE, Session
+from api.ui.session import COOKIE, LOGIN_FORM_TTL_S, Session
 
 
 def safe_next(request: Request, target: str | None) -> str:
@@ -31,7 +31,7 @@ def login_routes(ui: ReviewUI) -> APIRouter:
         if s is not None and s.reviewer and ui.review.is_active(s.reviewer):
             return RedirectResponse(safe_next(request, next), status_code=303)
         fresh = s is None
-        s = s or Session.new(None, 3600)
+        s = s or Session.new(None, LOGIN_FORM_TTL_S)
         resp = ui.render(
             request,
             "login.html",
@@ -71,10 +71,9 @@ def login_routes(ui: ReviewUI) -> APIRouter:
                 no_reviewers=False,
             )
 
-        if ui.throttle.blocked(name, client):
+        if not ui.throttle.attempt(name, client):  # counted as a failure until it succeeds
             return refuse("Too many failed sign-ins. Wait a few minutes and try again.", 429)
         if not name or not password or not ui.review.authenticate(name, password):
-            ui.throttle.failed(name, client)
             return refuse("Unknown reviewer or wrong password.", 401)
         ui.throttle.succeeded(name, client)
         resp = RedirectResponse(safe_next(request, next), status_code=303)
@@ -86,6 +85,7 @@ def login_routes(ui: ReviewUI) -> APIRouter:
         s = ui.session(request)
         if not ui.post_allowed(request, s, csrf):
             return ui.forbidden(request, s)
+        ui.revocations.revoke(s)  # a copy of the cookie is worthless from now on
         resp = RedirectResponse(base(request) + "login", status_code=303)
         resp.delete_cookie(COOKIE, path=base(request).rstrip("/"), httponly=True, samesite="lax")
         return resp

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,16 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from api.ui import evidence
-from api.ui.session import COOKIE, DEFAULT_TTL_S, LoginThrottle, Session, Signer, load_secret
+from api.ui.session import (
+    COOKIE,
+    DEFAULT_TTL_S,
+    SESSIONS_FILE,
+    LoginThrottle,
+    Revocations,
+    Session,
+    Signer,
+    load_secret,
+)
 from pipeline.review.trail import ReviewStore
 from pipeline.schema import ErrorKind, Label
 from pipeline.settings import Settings
@@ -63,6 +73,7 @@ class ReviewUI:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.throttle = LoginThrottle()
+        self.revocations = Revocations(Path(settings.home) / SESSIONS_FILE)
         self.docs = evidence.DocumentSource(settings)
         self.env = Environment(
             loader=FileSystemLoader(HERE / "templates"),
@@ -99,7 +110,9 @@ class ReviewUI:
 
     # --- sessions ---------------------------------------------------------------------------------
     def session(self, request: Request) -> Session | None:
-        return self.signer.loads(request.cookies.get(COOKIE))
+        """The cookie's session, unless it is missing, forged, expired or signed out."""
+        s = self.signer.loads(request.cookies.get(COOKIE))
+        return None if s is None or self.revocations.revoked(s) else s
 
     def reviewer(self, request: Request) -> Session | None:
         """The signed-in session of an active reviewer, else None."""
@@ -112,7 +125,7 @@ class ReviewUI:
         response.set_cookie(
             COOKIE,
             self.signer.dumps(session),
-            max_age=self.signer.ttl_s,
+            max_age=max(0, session.expires - int(time.time())),
             httponly=True,
             samesite="lax",
             secure=request.url.scheme == "https",
@@ -183,11 +196,16 @@ def engine_of(request: Request) -> Engine | None:
     return getattr(getattr(request.app.state, "veracity", None), "engine", None)
 
 
+INT64 = 2**63  # SQLite's integers; a larger id would overflow the query, and names nothing anyway
+
+
 def as_int(value: Any, default: int | None = None) -> int | None:
+    """`value` as an integer SQLite can hold, else `default`."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return default
+    return number if -INT64 <= number < INT64 else default
 
 
 def _short(text: Any, n: int = 160) -> str:

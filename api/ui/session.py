@@ -1,5 +1,5 @@
-"""Reviewer sessions of the review UI: an HMAC-signed cookie, a CSRF token per session, and a small
-throttle on failed sign-ins.
+"""Reviewer sessions of the review UI: an HMAC-signed cookie, a CSRF token per session, revocation
+on sign-out, and a throttle on failed sign-ins.
 
 The cookie holds {"r": reviewer or None, "c": csrf token, "e": expiry (unix s)}, base64url JSON and
 an HMAC-SHA256 over it. The key comes from `settings.ui_secret` (VERACITY_UI_SECRET), else a
@@ -26,7 +26,9 @@ from pipeline.settings import Settings
 
 COOKIE = "veracity_ui"
 SECRET_FILE = ".veracity-ui-secret"
+SESSIONS_FILE = ".veracity-ui-revoked.json"
 DEFAULT_TTL_S = 12 * 3600
+LOGIN_FORM_TTL_S = 3600  # the pre-sign-in session only carries the login form's CSRF token
 
 
 def load_secret(settings: Settings) -> bytes:
@@ -98,14 +100,27 @@ class Signer:
 
 
 class LoginThrottle:
-    """At most `limit` failed sign-ins per (name, client) in `window_s`; further attempts are refused
-    until the oldest failure leaves the window."""
+    """Failed sign-ins in the last `window_s`: at most `limit` per (name, client), `account_limit` per
+    name from any client, `client_limit` per client for any name. `attempt` checks and counts in one
+    step, so concurrent guesses cannot all slip past the check; a success takes its count back."""
 
-    def __init__(self, limit: int = 5, window_s: float = 300.0) -> None:
+    def __init__(
+        self, limit: int = 5, window_s: float = 300.0, account_limit: int = 20, client_limit: int = 30
+    ) -> None:
         self.limit = limit
         self.window_s = window_s
+        self.account_limit = account_limit
+        self.client_limit = client_limit
         self._fails: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
+
+    def _keys(self, name: str, client: str) -> list[tuple[tuple[str, str], int]]:
+        name = name.lower()
+        return [
+            ((name, client), self.limit),
+            ((name, "*"), self.account_limit),
+            (("*", client), self.client_limit),
+        ]
 
     def _recent(self, key: tuple[str, str]) -> deque[float]:
         q = self._fails.setdefault(key, deque())
@@ -116,15 +131,78 @@ class LoginThrottle:
 
     def blocked(self, name: str, client: str) -> bool:
         with self._lock:
-            return len(self._recent((name.lower(), client))) >= self.limit
+            return any(len(self._recent(k)) >= n for k, n in self._keys(name, client))
+
+    def attempt(self, name: str, client: str) -> bool:
+        """False when blocked; else the attempt is counted as a failure until `succeeded`."""
+        with self._lock:
+            keys = self._keys(name, client)
+            if any(len(self._recent(k)) >= n for k, n in keys):
+                return False
+            self._count(keys)
+            return True
 
     def failed(self, name: str, client: str) -> None:
         with self._lock:
-            self._recent((name.lower(), client)).append(time.monotonic())
-            if len(self._fails) > 10_000:  # forget idle keys
-                for k in [k for k, q in self._fails.items() if not q]:
-                    del self._fails[k]
+            self._count(self._keys(name, client))
+
+    def _count(self, keys: list[tuple[tuple[str, str], int]]) -> None:
+        now = time.monotonic()
+        for k, _n in keys:
+            self._recent(k).append(now)
+        if len(self._fails) > 10_000:  # forget idle keys
+            for k in [k for k, q in self._fails.items() if not q]:
+                del self._fails[k]
 
     def succeeded(self, name: str, client: str) -> None:
         with self._lock:
-            self._fails.pop((name.lower(), client), None)
+            keys = self._keys(name, client)
+            self._fails.pop(keys[0][0], None)
+            for k, _n in keys[1:]:
+                q = self._fails.get(k)
+                if q:
+                    q.pop()
+
+
+class Revocations:
+    """Sessions ended by signing out, until they would have expired anyway: HOME/SESSIONS_FILE maps a
+    digest of each session's token to its expiry, so a cookie saved before sign-out is refused by
+    every server process sharing the home."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._mtime: float | None = None
+        self._revoked: dict[str, int] = {}
+
+    @staticmethod
+    def _id(session: Session) -> str:
+        return hashlib.sha256(session.csrf.encode()).hexdigest()[:32]
+
+    def _load(self) -> None:
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            self._mtime, self._revoked = None, {}
+            return
+        if mtime != self._mtime:
+            try:
+                self._revoked = {str(k): int(v) for k, v in json.loads(self.path.read_text()).items()}
+            except (OSError, ValueError, AttributeError):
+                self._revoked = {}
+            self._mtime = mtime
+
+    def revoked(self, session: Session) -> bool:
+        with self._lock:
+            self._load()
+            return self._id(session) in self._revoked
+
+    def revoke(self, session: Session) -> None:
+        with self._lock:
+            self._load()
+            now = time.time()
+            self._revoked = {k: e for k, e in self._revoked.items() if e >= now}
+            self._revoked[self._id(session)] = session.expires
+            text = json.dumps(self._revoked)
+            atomic_write(self.path, lambda fh: fh.write(text), mode=0o600)
+            self._mtime = self.path.stat().st_mtime

@@ -9,6 +9,7 @@ incremental indexer over it. A document that comes from the definition cannot be
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.files import fsync_dir
+from pipeline.files import atomic_write, fsync_dir
 from pipeline.ingest import SUPPORTED_SUFFIXES, IngestError, SourceFile, load_file
 from pipeline.schema import VeracityError
 from pipeline.settings import Settings
@@ -31,9 +32,11 @@ from pipeline.store.corpora import (
     resolve_sources,
 )
 
-MAX_FILENAME = 120
+MAX_FILENAME = 120  # UTF-8 bytes of the stored name (file systems allow 255)
 INCOMING = ".incoming"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+NAMES = ".names"  # HOME/uploads/.names/NAME.json: stored file name -> the client's file name
+# letters and digits of any script, and `._+-`; everything else becomes `_`
+_UNSAFE = re.compile(r"(?:[^\w.+-]|_)+")
 
 
 class DocumentError(VeracityError):
@@ -70,9 +73,8 @@ def incoming_dir(settings: Settings, corpus: str) -> Path:
 
 def sanitize_filename(name: str) -> str:
     """A safe flat file name from a client-supplied one: no directories, no leading dots, only
-    letters, digits and `._+-`; the suffix must be a supported type."""
-    base = unicodedata.normalize("NFKC", name or "").replace("\\", "/").split("/")[-1]
-    base = base.replace("\x00", "").strip()
+    letters and digits (of any script, NFKC-normalised) and `._+-`; the suffix must be a supported type."""
+    base = client_basename(name)
     stem, dot, suffix = base.rpartition(".")
     if not dot:
         stem, suffix = base, ""
@@ -82,10 +84,18 @@ def sanitize_filename(name: str) -> str:
             f"unsupported file type {suffix or '(no extension)'} for {name!r}; "
             f"supported: {', '.join(SUPPORTED_SUFFIXES)}"
         )
-    stem = _UNSAFE.sub("_", stem).strip("._-+")[: MAX_FILENAME - len(suffix)]
+    stem = _UNSAFE.sub("_", stem).strip("._-+")
+    stem = stem.encode("utf-8")[: MAX_FILENAME - len(suffix)].decode("utf-8", "ignore")
     if not stem:
         stem = "document"
     return stem + suffix
+
+
+def client_basename(name: str) -> str:
+    """The last path component of a client's file name, NFKC-normalised, without NULs or lone
+    surrogates."""
+    base = unicodedata.normalize("NFKC", name or "").replace("\\", "/").split("/")[-1]
+    return base.encode("utf-8", "replace").decode("utf-8").replace("\x00", "").strip()
 
 
 @dataclass
@@ -208,6 +218,40 @@ def uploaded_files(corpus: str, settings: Settings) -> list[str]:
 class AcceptResult:
     accepted: list[str] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)  # {"file", "error"}
+    renamed: dict[str, str] = field(default_factory=dict)  # client file name -> stored name
+
+
+def _names_path(settings: Settings, corpus: str) -> Path:
+    return settings.home / "uploads" / NAMES / f"{check_name(corpus)}.json"
+
+
+def client_names(corpus: str, settings: Settings) -> dict[str, str]:
+    """Stored file name -> the client file name it was uploaded as (files stored before this was
+    kept are absent: their stored name stands for the client's)."""
+    try:
+        return json.loads(_names_path(settings, corpus).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_names(corpus: str, settings: Settings, names: dict[str, str]) -> None:
+    path = _names_path(settings, corpus)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(names, ensure_ascii=False, sort_keys=True)
+    atomic_write(path, lambda fh: fh.write(text))
+
+
+def _stored_name(up: Path, sf: StagedFile, names: dict[str, str], taken: set[str]) -> str:
+    """sf's name in the uploads directory: its cleaned name, unless that already holds a file
+    uploaded under another client name (then `stem-2.ext`, `stem-3.ext`, ...), so cleaning never
+    makes one document overwrite another. The same client name again replaces its file."""
+    original = client_basename(sf.original_name) or sf.filename
+    stem, suffix = sf.filename[: -len(Path(sf.filename).suffix)], Path(sf.filename).suffix
+    candidate, n = sf.filename, 1
+    while candidate in taken or ((up / candidate).exists() and names.get(candidate, candidate) != original):
+        n += 1
+        candidate = f"{stem}-{n}{suffix}"
+    return candidate
 
 
 def accept_staged(
@@ -223,6 +267,7 @@ def accept_staged(
     up = uploads_dir(settings, corpus)
     up.mkdir(parents=True, exist_ok=True)
     reserved = defined_files(corpus, settings) if reserved is None else reserved
+    names = client_names(corpus, settings)
     for sf in staged:
         if sf.filename in reserved:
             out.failures.append(
@@ -234,7 +279,14 @@ def accept_staged(
             sf.path.unlink(missing_ok=True)
             continue
         try:
-            load_file(SourceFile(sf.path, sf.filename), domain or "general")
+            check_size(sf.path, settings)
+            loaded = load_file(SourceFile(sf.path, sf.filename), domain or "general")
+            chars = sum(len(d.text) for d in loaded)
+            if chars > settings.max_file_chars:
+                raise IngestError(
+                    f"the file has {chars} characters of text; the limit is {settings.max_file_chars} "
+                    "(VERACITY_MAX_FILE_CHARS): split it"
+                )
         except IngestError as exc:
             out.failures.append({"file": sf.filename, "error": str(exc)})
             sf.path.unlink(missing_ok=True)
@@ -243,10 +295,33 @@ def accept_staged(
             out.failures.append({"file": sf.filename, "error": f"unexpected {type(exc).__name__}: {exc}"})
             sf.path.unlink(missing_ok=True)
             continue
-        os.replace(sf.path, up / sf.filename)
-        out.accepted.append(sf.filename)
+        stored = _stored_name(up, sf, names, reserved | set(out.accepted))
+        os.replace(sf.path, up / stored)
+        names[stored] = client_basename(sf.original_name) or sf.filename
+        if stored != sf.filename:
+            out.renamed[sf.original_name] = stored
+        out.accepted.append(stored)
     fsync_dir(up)
+    if out.accepted:
+        _save_names(corpus, settings, names)
     return out
+
+
+def check_size(path: Path, settings: Settings) -> None:
+    """IngestError for a PDF with more pages than settings.max_file_pages, found before any text is
+    extracted (a small file can repeat one page thousands of times and take hours to read)."""
+    if path.suffix.lower() != ".pdf":
+        return
+    from pypdf import PdfReader
+
+    try:
+        pages = len(PdfReader(path).pages)
+    except Exception:  # noqa: BLE001 - an unreadable PDF is reported by its loader
+        return
+    if pages > settings.max_file_pages:
+        raise IngestError(
+            f"the PDF has {pages} pages; the limit is {settings.max_file_pages} (VERACITY_MAX_FILE_PAGES): split it"
+        )
 
 
 def reindex(corpus: str, settings: Settings, domain: str | None = None, embedder=None):
@@ -267,7 +342,9 @@ def resolve_upload(corpus: str, doc_id: str, settings: Settings) -> tuple[str, l
     vdir = current_version(corpus_dir(settings.indexes_dir, corpus))
     meta = read_manifest(vdir).documents if vdir else {}
     file = meta.get(doc_id, {}).get("file") or doc_id
-    if "/" not in file and "\\" not in file and not file.startswith(".") and (up / file).is_file():
+    # longer than any stored name: no file of ours, and the OS would refuse to look (ENAMETOOLONG)
+    ours = "/" not in file and "\\" not in file and not file.startswith(".") and len(file.encode()) <= 255
+    if ours and (up / file).is_file():
         produced = sorted(d for d, m in meta.items() if m.get("file") == file) or [file]
         return file, produced
     if doc_id in meta or file in defined_files(corpus, settings):
@@ -285,3 +362,6 @@ def delete_upload(corpus: str, file: str, settings: Settings) -> None:
     except FileNotFoundError as exc:
         raise DocumentNotFound(f"no uploaded document {file!r} in corpus {corpus!r}") from exc
     fsync_dir(path.parent)
+    names = client_names(corpus, settings)
+    if names.pop(file, None) is not None:
+        _save_names(corpus, settings, names)

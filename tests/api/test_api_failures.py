@@ -50,7 +50,8 @@ def real_engine(home):
 
 
 def _client(settings, **kw):
-    return TestClient(create_app(settings, **kw))
+    # a loopback Host: with authentication off nothing else is served
+    return TestClient(create_app(settings, **kw), base_url="http://127.0.0.1")
 
 
 def test_models_unavailable(home):

@@ -263,8 +263,8 @@ def test_serve_mounts_the_gateway_named_in_settings(tmp_path):
         ApiSettings(home=tmp_path, auth_disabled=True, serve_corpora=[], gateway_config=toml),
         engine_factory=lambda s: None,
     )
-    with TestClient(plain) as client:
+    with TestClient(plain, base_url="http://127.0.0.1") as client:
         assert client.get("/v1/models").status_code == 404
-    with TestClient(with_gateway) as client:
+    with TestClient(with_gateway, base_url="http://127.0.0.1") as client:
         models = client.get("/v1/models").json()
     assert [m["id"] for m in models["data"]] == ["qwen-7b"]

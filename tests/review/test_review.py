@@ -579,9 +579,88 @@ def test_mounted_in_the_api_app(tmp_path: Path):
 
     home = tmp_path / "apihome"
     settings = ApiSettings(home=home, corpora_dir=home / "corpora", auth_disabled=True, serve_corpora=[])
-    with TestClient(create_app(settings, engine=FakeEngine())) as client:
+    with TestClient(create_app(settings, engine=FakeEngine()), base_url="http://127.0.0.1") as client:
         r = client.get("/ui/queue", follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
         assert client.get("/ui/login").status_code == 200
         assert not [p for p in client.get("/openapi.json").json()["paths"] if p.startswith("/ui")]
     assert store_path(settings) == home / "audit.sqlite"
+
+
+def test_out_of_range_ids_are_not_found(ui: TestClient):
+    sign_in(ui)
+    huge = "9" * 23
+    assert ui.get(f"/ui/items/{huge}").status_code == 404
+    assert ui.get(f"/ui/items/{huge}/evidence/0").status_code == 404
+    assert ui.get(f"/ui/items/{ui.ids['t1.0']}?saved={huge}").status_code == 200
+    assert ui.get(f"/ui/docs/sample/msa.md?start={huge}&end=-{huge}").status_code == 200
+
+
+def test_throttle_counts_per_account_and_atomically():
+    t = LoginThrottle(limit=5, window_s=60, account_limit=8, client_limit=100)
+    assert sum(t.attempt("alice", f"10.0.0.{i}") for i in range(20)) == 8  # per account, any client
+    assert not t.attempt("ALICE", "10.0.1.1") and t.attempt("bob", "10.0.0.1")
+    t = LoginThrottle(limit=5, window_s=60)
+    assert t.attempt("carol", "c") and t.attempt("carol", "c")
+    t.succeeded("carol", "c")  # a success takes back its own count and clears the pair
+    assert sum(t.attempt("carol", "c") for _ in range(9)) == 5
+
+
+def test_concurrent_and_forwarded_guesses_are_throttled(home: Path, rs: ReviewStore):
+    import threading
+
+    import httpx
+    from api_support import ThreadedServer
+
+    from api.config import ApiSettings
+
+    rs.add_reviewer("alice", PASSWORD)
+    settings = ApiSettings(home=home, corpora_dir=home / "corpora", auth_disabled=True, serve_corpora=[])
+    app = FastAPI()
+    app.include_router(build_ui_router(settings), prefix="/ui")
+    with ThreadedServer(app, settings) as srv:
+        clients = [httpx.Client(base_url=srv.url) for _ in range(16)]
+        tokens = [csrf_of(c.get("/ui/login").text) for c in clients]
+        statuses: list[int] = []
+        barrier = threading.Barrier(len(clients))
+
+        def guess(i: int) -> None:
+            barrier.wait()
+            form = {"name": "alice", "password": f"guess {i}", "csrf": tokens[i]}
+            # a fresh forwarded address per guess must not make a fresh client
+            r = clients[i].post("/ui/login", data=form, headers={"X-Forwarded-For": f"203.0.113.{i}"})
+            statuses.append(r.status_code)
+
+        threads = [threading.Thread(target=guess, args=(i,)) for i in range(len(clients))]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        for c in clients:
+            c.close()
+    assert statuses.count(401) == 5 and statuses.count(429) == len(clients) - 5, statuses
+
+
+def test_logout_revokes_the_session(ui: TestClient):
+    page = ui.get("/ui/login")
+    max_age = int(re.search(r"Max-Age=(\d+)", page.headers["set-cookie"]).group(1))
+    assert max_age <= 3600  # the pre-sign-in cookie lives no longer than its session
+    sign_in(ui)
+    saved = ui.cookies.get(COOKIE)
+    sid = ui.ids["t1.0"]
+    token = csrf_of(ui.get(f"/ui/items/{sid}").text)
+    assert ui.post("/ui/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
+    ui.cookies.set(COOKIE, saved, path="/ui")  # the copy an attacker kept
+    assert ui.get("/ui/queue", follow_redirects=False).status_code == 303
+    r = ui.post(f"/ui/items/{sid}/decide", data={"decision": "confirmed", "csrf": token}, follow_redirects=False)
+    assert r.status_code in (303, 403) and ui.rs.current(sid) is None
+    assert sign_in(ui).status_code == 303 and ui.get("/ui/queue").status_code == 200  # a new session works
+
+
+def test_reviewer_errors_name_no_server_paths(home: Path):
+    class Broken:
+        def index(self, corpus: str):
+            raise OSError(f"[Errno 2] No such file or directory: '{home}/indexes/{corpus}/CURRENT'")
+
+    found = ev.DocumentSource(Settings(home=home)).get("sample", "msa.md", engine=Broken())
+    assert found.document is None and "cannot be opened" in found.problem and str(home) not in found.problem
