@@ -273,7 +273,7 @@ class JobManager:
                 + "; ".join(f"{f['file']}: {f['error']}" for f in failures),
             )
             return
-        report = docs.reindex(corpus, self.settings, domain)
+        report = docs.reindex(corpus, self.settings, domain, parsed=accepted.parsed)
         up = str(docs.uploads_dir(self.settings, corpus).resolve())
         for f in report.failures:
             path = str(Path(f["path"]).resolve())

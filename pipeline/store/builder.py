@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import time
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -93,8 +95,10 @@ def index_corpus(
     rebuild: bool = False,
     embedder: Embedder | None = None,
     progress: bool = False,
+    parsed: Mapping[str, list[Document]] | None = None,
 ) -> IndexReport:
-    """Index the corpus's sources; the live index is replaced only when the new one is complete."""
+    """Index the corpus's sources; the live index is replaced only when the new one is complete.
+    `parsed` maps resolved file paths to documents the caller already parsed from those very files."""
     t0 = time.perf_counter()
     report = IndexReport(corpus=config.name)
     skipped: list[Path] = []
@@ -161,8 +165,8 @@ def index_corpus(
             unit="file",
             disable=not progress or len(to_parse) < 2,
         )
-        parsed = _parse_all(to_parse, config.ingest)
-        for (src, _domain, sha), (docs, error) in zip(to_parse, parsed, strict=True):
+        results = _parse_all(to_parse, config.ingest, parsed or {})
+        for (src, _domain, sha), (docs, error) in zip(to_parse, results, strict=True):
             old = by_file.get(src.doc_id, [])
             report.count(src.path, docs, bool(error), low)
             if error:
@@ -263,14 +267,26 @@ def index_corpus(
     return report
 
 
-def _parse_all(items: list[tuple[SourceFile, str, str]], options: IngestOptions):
-    """Parse in a separate process, overlapping PDF parsing with embedding in this one."""
-    work = [(src, domain, options) for src, domain, _ in items]
-    if len(work) < 8:
-        yield from map(_parse, work)
-        return
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-        yield from pool.map(_parse, work, chunksize=4)
+def _parse_all(
+    items: list[tuple[SourceFile, str, str]], options: IngestOptions, parsed: Mapping[str, list[Document]]
+) -> Iterator[tuple[list[Document], str | None]]:
+    """Parse in a separate process, overlapping PDF parsing with embedding in this one; a file in
+    `parsed` is taken from there instead."""
+    work = [(src, domain, options) for src, domain, _ in items if str(src.path.resolve()) not in parsed]
+    with ExitStack() as stack:
+        if len(work) < 8:
+            fresh = map(_parse, work)
+        else:
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")))
+            fresh = pool.map(_parse, work, chunksize=4)
+        for src, domain, _ in items:
+            docs = parsed.get(str(src.path.resolve()))
+            if docs is None:
+                yield next(fresh)
+                continue
+            for doc in docs:
+                doc.domain, doc.source = domain, str(src.path)
+            yield docs, None
 
 
 def sources_from_manifest(manifest: Manifest) -> tuple[list[Source], Path]:

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.files import atomic_write, fsync_dir
-from pipeline.ingest import SUPPORTED_SUFFIXES, IngestError, SourceFile, load_file
-from pipeline.schema import VeracityError
+from pipeline.ingest import SUPPORTED_SUFFIXES, IngestError, IngestOptions, SourceFile, load_file
+from pipeline.schema import Document, VeracityError
 from pipeline.settings import Settings
 from pipeline.store.corpora import (
     CorpusConfig,
+    CorpusError,
     Source,
     UnknownCorpus,
     check_name,
@@ -219,6 +220,9 @@ class AcceptResult:
     accepted: list[str] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)  # {"file", "error"}
     renamed: dict[str, str] = field(default_factory=dict)  # client file name -> stored name
+    # stored file (resolved path) -> its documents as parsed when accepted, so indexing does not
+    # parse (or OCR) it again
+    parsed: dict[str, list[Document]] = field(default_factory=dict)
 
 
 def _names_path(settings: Settings, corpus: str) -> Path:
@@ -268,6 +272,10 @@ def accept_staged(
     up.mkdir(parents=True, exist_ok=True)
     reserved = defined_files(corpus, settings) if reserved is None else reserved
     names = client_names(corpus, settings)
+    try:
+        options = indexing_config(corpus, settings, domain).ingest  # the corpus's OCR choice
+    except CorpusError:
+        options = IngestOptions()
     for sf in staged:
         if sf.filename in reserved:
             out.failures.append(
@@ -280,7 +288,7 @@ def accept_staged(
             continue
         try:
             check_size(sf.path, settings)
-            loaded = load_file(SourceFile(sf.path, sf.filename), domain or "general")
+            loaded = load_file(SourceFile(sf.path, sf.filename), domain or "general", options)
             chars = sum(len(d.text) for d in loaded)
             if chars > settings.max_file_chars:
                 raise IngestError(
@@ -297,6 +305,8 @@ def accept_staged(
             continue
         stored = _stored_name(up, sf, names, reserved | set(out.accepted))
         os.replace(sf.path, up / stored)
+        if stored == sf.filename:  # the doc_ids it was parsed under are the ones it is indexed under
+            out.parsed[str((up / stored).resolve())] = loaded
         names[stored] = client_basename(sf.original_name) or sf.filename
         if stored != sf.filename:
             out.renamed[sf.original_name] = stored
@@ -324,12 +334,18 @@ def check_size(path: Path, settings: Settings) -> None:
         )
 
 
-def reindex(corpus: str, settings: Settings, domain: str | None = None, embedder=None):
+def reindex(
+    corpus: str,
+    settings: Settings,
+    domain: str | None = None,
+    embedder=None,
+    parsed: dict[str, list[Document]] | None = None,
+):
     """Incremental index of the corpus definition plus its uploads (serialised per corpus by the
-    indexer's writer lock); returns the IndexReport."""
+    indexer's writer lock); returns the IndexReport. `parsed`: files already parsed on acceptance."""
     from pipeline.store.builder import index_corpus
 
-    return index_corpus(indexing_config(corpus, settings, domain), settings, embedder=embedder)
+    return index_corpus(indexing_config(corpus, settings, domain), settings, embedder=embedder, parsed=parsed)
 
 
 def resolve_upload(corpus: str, doc_id: str, settings: Settings) -> tuple[str, list[str]]:
