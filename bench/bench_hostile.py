@@ -154,20 +154,14 @@ def upload_attacks(p: Probe, tag: str) -> None:
     up("oversized", KEY_A, "sample", [("files", ("big.txt", b"x" * 300_000, "text/plain"))])
     up("tenant_and_names", KEY_B, "sample", [("files", ("t.txt", b"Tenant B text.", "text/plain"))])
     up("tenant_and_names", KEY_RO, "sample", [("files", ("t.txt", b"Read only.", "text/plain"))])
-    p.send(
-        "bad_multipart",
-        "POST",
-        "/v1/corpora/sample/documents",
-        headers=h(KEY_A) | {"content-type": "multipart/form-data; boundary=zz"},
-        content=b"--zz\r\ngarbage",
-    )
-    p.send(
-        "bad_multipart",
-        "POST",
-        "/v1/corpora/sample/documents",
-        headers=h(KEY_A) | {"content-type": "text/plain"},
-        content=b"hello",
-    )
+    for content_type, body in (("multipart/form-data; boundary=zz", b"--zz\r\ngarbage"), ("text/plain", b"hello")):
+        p.send(
+            "bad_multipart",
+            "POST",
+            "/v1/corpora/sample/documents",
+            headers=h(KEY_A) | {"content-type": content_type},
+            content=body,
+        )
     up(
         "pdf",
         KEY_A,
