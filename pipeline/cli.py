@@ -72,8 +72,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.retrieval.hybrid import Retriever, Scope
     from pipeline.store.corpora import corpus_config, open_index
 
-    index = open_index(args.name, settings)
-    embedder = get_embedder(corpus_config(args.name, settings).embedder)
+    config = corpus_config(args.name, settings)
+    index = open_index(args.name, settings, config)
+    embedder = get_embedder(config.embedder)
     retriever = Retriever(index, embedder, settings.rrf_k, settings.retrieval_depth)
     scope = Scope(doc_ids=tuple(args.doc) if args.doc else None)
     t0 = time.perf_counter()

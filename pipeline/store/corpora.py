@@ -201,10 +201,10 @@ def corpus_config(name: str, settings: Settings, paths: list[str] | None = None)
     return config
 
 
-def open_index(name: str, settings: Settings) -> CorpusIndex:
-    """The live index of corpus NAME, checked against this installation's model and the chunking
-    its definition asks for."""
-    config = corpus_config(name, settings)
+def open_index(name: str, settings: Settings, config: CorpusConfig | None = None) -> CorpusIndex:
+    """The live index of corpus NAME, checked against the embedder and chunking its definition
+    (`config`, read when not given) asks for."""
+    config = config or corpus_config(name, settings)
     return CorpusIndex.load(
         settings.indexes_dir,
         name,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.models import MODELS_DIR
+from pipeline.schema import CheckKind
 from pipeline.text import FUNCTION_WORDS, stem
 from pipeline.verification.checks import extract_quantities
 
@@ -138,9 +139,9 @@ def fact_features(fact: Fact) -> dict[str, float]:
         "coverage_union": _cover(claim, union),
         "missing_union": float(len(claim - union)),
         "numbers_covered": len(numbers & union) / len(numbers) if numbers else 1.0,
-        "number_matched": float(any(c.ok and c.kind == "number" for wi in eligible for c in fact.checks[wi])),
+        "number_matched": float(any(c.ok and c.kind == CheckKind.NUMBER for wi in eligible for c in fact.checks[wi])),
         "numbers_all_matched": float(
-            any(sum(c.ok and c.kind == "number" for c in fact.checks[wi]) >= n_quantities for wi in eligible)
+            any(sum(c.ok and c.kind == CheckKind.NUMBER for c in fact.checks[wi]) >= n_quantities for wi in eligible)
         ),
         "has_quantity": float(fact.has_quantity),
         "negation_differs": float(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal, TypedDict, Unpack
 
 from pipeline.models.embedders import Embedder, get_embedder
+from pipeline.retrieval.base import SearchIndex
 from pipeline.retrieval.hybrid import Retriever, Scope
 from pipeline.retrieval.passages import ContextIndex
 from pipeline.retrieval.windows import select_windows
@@ -118,13 +119,12 @@ class Engine:
             cached = self._corpora.get(corpus)
         if cached and cached.version == key:
             return cached
-        index = open_index(corpus, self.settings)
         config = corpus_config(corpus, self.settings)
-        embedder = self._fixed_embedder or get_embedder(config.embedder)
+        index = open_index(corpus, self.settings, config)
         opened = _OpenCorpus(
             index.manifest.version,
             index,
-            Retriever(index, embedder, self.settings.rrf_k, self.settings.retrieval_depth),
+            self._retriever(index, self._fixed_embedder or get_embedder(config.embedder)),
             config.thresholds,
             config.judge,
             config.cascade,
@@ -132,6 +132,9 @@ class Engine:
         with self._lock:
             self._corpora[corpus] = opened
         return opened
+
+    def _retriever(self, index: SearchIndex, embedder: Embedder) -> Retriever:
+        return Retriever(index, embedder, self.settings.rrf_k, self.settings.retrieval_depth)
 
     def index(self, corpus: str) -> CorpusIndex:
         """The corpus's live index (documents, chunks), shared with verification."""
@@ -235,12 +238,7 @@ class Engine:
         timings: dict[str, float] = {}
 
         if contexts is not None:
-            retriever = Retriever(
-                ContextIndex(list(contexts), self.embedder),
-                self.embedder,
-                self.settings.rrf_k,
-                self.settings.retrieval_depth,
-            )
+            retriever = self._retriever(ContextIndex(list(contexts), self.embedder), self.embedder)
             thresholds = Thresholds()
             index_version = "contexts"
             scorer = self.judge(judge)

@@ -207,7 +207,7 @@ def supports(fact: Fact, window_checks: list[SlotCheck], s: JudgeScores, th: Thr
     with numbers, a number check positively matched."""
     if any(not c.ok for c in window_checks):
         return False
-    confirmed = not fact.has_quantity or any(c.ok and c.kind == "number" for c in window_checks)
+    confirmed = not fact.has_quantity or any(c.ok and c.kind == CheckKind.NUMBER for c in window_checks)
     return s.entail >= th.entail and s.entail > s.contradict and confirmed
 
 
