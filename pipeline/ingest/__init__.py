@@ -4,40 +4,43 @@ openFDA drug-label JSON) and chunk them."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.ingest.base import DEFAULT_OPTIONS, IngestError, IngestOptions, Loader
-from pipeline.ingest.docx import load_docx
-from pipeline.ingest.html import load_html
-from pipeline.ingest.openfda import load_openfda
-from pipeline.ingest.pdf import load_pdf
-from pipeline.ingest.spl import load_spl_file
-from pipeline.ingest.text import load_text
+from pipeline.ingest.base import DEFAULT_OPTIONS, IngestError, IngestOptions
 from pipeline.schema import Document
 
 __all__ = ["LOADERS", "SUPPORTED_SUFFIXES", "IngestError", "IngestOptions", "SourceFile", "load_file"]
 
 
-def _one(load: Callable[[bytes, str], Document]) -> Loader:
-    return lambda data, doc_id, _options: [load(data, doc_id)]
+@dataclass(frozen=True)
+class Format:
+    """A format's loader: `function` of module pipeline.ingest.`module`, imported when a file of the
+    format is first read, so a format's library (pypdf, python-docx, BeautifulSoup, OCR) costs
+    nothing to those who never read one."""
+
+    module: str
+    function: str
+    many: bool = False  # returns a list of documents (else one)
+    options: bool = False  # takes the IngestOptions
+
+    def load(self, data: bytes, doc_id: str, options: IngestOptions) -> list[Document]:
+        fn = getattr(importlib.import_module(f"pipeline.ingest.{self.module}"), self.function)
+        out = fn(data, doc_id, options) if self.options else fn(data, doc_id)
+        return out if self.many else [out]
 
 
-def _many(load: Callable[[bytes, str], list[Document]]) -> Loader:
-    return lambda data, doc_id, _options: load(data, doc_id)
-
-
-# file suffix -> loader. Adding a format: a module in this package and its suffixes here.
-LOADERS: dict[str, Loader] = {
-    ".pdf": lambda data, doc_id, options: [load_pdf(data, doc_id, options)],
-    ".docx": _one(load_docx),
-    ".html": _one(load_html),
-    ".htm": _one(load_html),
-    ".txt": _one(load_text),
-    ".md": _one(load_text),
-    ".xml": _many(load_spl_file),
-    ".json": _many(load_openfda),
+# file suffix -> its format. Adding a format: a module in this package and its suffixes here.
+LOADERS: dict[str, Format] = {
+    ".pdf": Format("pdf", "load_pdf", options=True),
+    ".docx": Format("docx", "load_docx"),
+    ".html": Format("html", "load_html"),
+    ".htm": Format("html", "load_html"),
+    ".txt": Format("text", "load_text"),
+    ".md": Format("text", "load_text"),
+    ".xml": Format("spl", "load_spl_file", many=True),
+    ".json": Format("openfda", "load_openfda", many=True),
 }
 SUPPORTED_SUFFIXES = tuple(LOADERS)
 
@@ -65,7 +68,7 @@ def load_file(src: SourceFile, domain: str, options: IngestOptions = DEFAULT_OPT
         raise IngestError(
             f"unsupported file type {suffix or '(none)'}; supported: {', '.join(SUPPORTED_SUFFIXES)}"
         )
-    docs = load(data, src.doc_id, options)
+    docs = load.load(data, src.doc_id, options)
     out = []
     for doc in docs:
         if not doc.text.strip():

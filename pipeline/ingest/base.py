@@ -1,11 +1,10 @@
-"""What every format loader is: bytes and a doc_id in, Documents out, IngestError when it cannot."""
+"""What every format loader shares: IngestError when a file cannot be read, and the IngestOptions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipeline.schema import Document, VeracityError
+from pipeline.schema import VeracityError
 
 
 class IngestError(VeracityError):
@@ -23,6 +22,3 @@ class IngestOptions:
 
 
 DEFAULT_OPTIONS = IngestOptions()
-
-# (file bytes, doc_id, options) -> the documents in the file (an openFDA JSON file may hold several)
-Loader = Callable[[bytes, str, IngestOptions], list[Document]]
