@@ -20,13 +20,13 @@ from api import errors
 from api.auth import HEADER
 from api.config import ApiSettings
 from api.dependencies import principal
-from api.gateway import GatewayConfig, build_gateway_router, load_gateway_config
 from api.middleware import RequestMiddleware
 from api.routers import corpora, docs_page, operations, verify
 from api.state import AppState, EngineFactory, default_engine
 from pipeline.audit.store import store_path
 
 if TYPE_CHECKING:
+    from api.gateway import GatewayConfig
     from pipeline.verification.engine import Engine
 
 log = logging.getLogger("veracity.api")
@@ -44,6 +44,8 @@ def create_app(
     gateway at /v1/chat/completions and /v1/models."""
     settings = settings or ApiSettings()
     if gateway is None and settings.gateway_config:
+        from api.gateway import load_gateway_config  # only a deployment serving the gateway imports it
+
         gateway = load_gateway_config(settings.gateway_config)
     state = AppState(settings, engine, engine_factory or default_engine)
 
@@ -78,6 +80,8 @@ def create_app(
 
     app.include_router(build_ui_router(settings), prefix="/ui")
     if gateway is not None:
+        from api.gateway import build_gateway_router
+
         router = build_gateway_router(lambda: state.engine, gateway, principal, store_path(settings))
         app.include_router(router)
         app.state.gateway_pool = router.gateway_pool
