@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypedDict, Unpack
@@ -41,6 +42,9 @@ _DEFINED_TERM = re.compile(r"\(\s*(?:the\s+)?[\"“]([A-Z][A-Za-z0-9 .&-]{1,40})
 
 class VerificationError(VeracityError):
     """Bad request to the engine (unknown mode, neither corpus nor contexts)."""
+
+
+PASSAGE_INDEXES = 16
 
 
 class AssessOptions(TypedDict, total=False):
@@ -91,6 +95,7 @@ class Engine:
         self.evidence_per_claim = evidence_per_claim or settings.evidence_per_claim
         self.chunks_per_claim = chunks_per_claim or settings.chunks_per_claim
         self._corpora: dict[str, _OpenCorpus] = {}
+        self._passages: OrderedDict[tuple[str, ...], ContextIndex] = OrderedDict()
 
     def judge(self, name: str | None) -> Judge:
         """The judge registered as `name` (None: Settings.judge), loaded once per engine."""
@@ -135,6 +140,21 @@ class Engine:
 
     def _retriever(self, index: SearchIndex, embedder: Embedder) -> Retriever:
         return Retriever(index, embedder, self.settings.rrf_k, self.settings.retrieval_depth)
+
+    def _passage_index(self, contexts: Sequence[str]) -> ContextIndex:
+        """The passages' index, kept for the last PASSAGE_INDEXES sets: the gateway checks each
+        sentence of a streamed answer against the same prompt passages, which need embedding once."""
+        key = tuple(contexts)
+        with self._lock:
+            if key in self._passages:
+                self._passages.move_to_end(key)
+                return self._passages[key]
+        index = ContextIndex(list(contexts), self.embedder)
+        with self._lock:
+            self._passages[key] = index
+            while len(self._passages) > PASSAGE_INDEXES:
+                self._passages.popitem(last=False)
+        return index
 
     def index(self, corpus: str) -> CorpusIndex:
         """The corpus's live index (documents, chunks), shared with verification."""
@@ -238,7 +258,7 @@ class Engine:
         timings: dict[str, float] = {}
 
         if contexts is not None:
-            retriever = self._retriever(ContextIndex(list(contexts), self.embedder), self.embedder)
+            retriever = self._retriever(self._passage_index(contexts), self.embedder)
             thresholds = Thresholds()
             index_version = "contexts"
             scorer = self.judge(judge)

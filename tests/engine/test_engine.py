@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.schema import Label
-from pipeline.settings import PROJECT_ROOT
+from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.verification.decision import FEATURES, SupportModel
 from pipeline.verification.engine import Engine, VerificationError
 from pipeline.verification.judges.base import JudgeScores
@@ -235,3 +235,24 @@ def test_citation_names_the_section_and_page_where_the_quote_stands(engine):
     assert "ninety (90) days" in cite.quote
     assert cite.section == "ARTICLE III. TERM AND TERMINATION", cite.section
     assert cite.page is None  # Markdown has no pages
+
+
+def test_passages_given_twice_are_embedded_once(tmp_path, embedder):
+    """The gateway checks every sentence of a stream against the same prompt passages."""
+    encoded: list[str] = []
+
+    class Recording:
+        dim, id = embedder.dim, embedder.id
+
+        def encode(self, texts, batch_size=64, progress=False):
+            encoded.extend(texts)
+            return embedder.encode(texts, batch_size, progress)
+
+    engine = Engine(Settings(home=tmp_path), scorer=LexicalJudge(), embedder=Recording(), support=None)
+    passage = "Customer shall pay each undisputed invoice within thirty (30) days of receipt."
+    first = engine.verify("Customer pays invoices within 30 days.", contexts=[passage])
+    second = engine.verify("Invoices are due in thirty days.", contexts=[passage])
+    assert encoded.count(passage) == 1
+    assert first.sentences[0].citations[0].quote == second.sentences[0].citations[0].quote == passage
+    engine.verify("Customer pays invoices within 30 days.", contexts=[passage + " Late fees apply."])
+    assert encoded.count(passage + " Late fees apply.") == 1  # other passages: a new index
