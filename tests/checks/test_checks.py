@@ -118,7 +118,47 @@ def test_longer_than_and_more_than_are_the_same_bound() -> None:
     assert not c.ok
 
 
+def test_not_lower_than_is_a_lower_limit() -> None:
+    (q,) = extract_quantities("Coverage shall not be lower than RMB1 million.")
+    assert (q.bound, q.limit) == ("min", True)
+    (q,) = extract_quantities("The overall fee is $500.")
+    assert (q.bound, q.limit) == ("", False)
+    (c,) = check_numbers(
+        "Coverage must be at least RMB1 million.", "Coverage shall not be lower than RMB1 million."
+    )
+    assert c.ok
+    (c,) = check_numbers(
+        "Coverage must be at least RMB2 million.", "Coverage shall not be lower than RMB1 million."
+    )
+    assert not c.ok
+
+
 # ------------------------------------------------------------------------------------ check_numbers
+
+
+def test_pounds_and_lbs_are_one_mass() -> None:
+    (c,) = check_numbers(
+        "Buyer buys 30,000 pounds of biomass.", "Buyer agrees to purchase 30,000 lbs. of biomass."
+    )
+    assert c.ok
+    (c,) = check_numbers(
+        "Gridiron agrees to purchase 3,000 pounds of hemp biomass from Shi Farms.",
+        "Gridiron agrees to purchase 30,000 lbs. of hemp biomass from Shi Farms.",
+    )
+    assert not c.ok and "3,000 pounds" in c.message and "30,000 lbs" in c.message
+
+
+def test_capitalised_number_word_with_digits_counts() -> None:
+    (c,) = check_numbers(
+        "The promoter must secure contracts with thirty music venues.",
+        "VNUE engages the Promoter to secure contracts with Thirty (30) music venues.",
+    )
+    assert c.ok
+    (c,) = check_numbers(
+        "The promoter must secure contracts with twenty music venues.",
+        "VNUE engages the Promoter to secure contracts with Thirty (30) music venues.",
+    )
+    assert not c.ok
 
 
 def test_wrong_dose_fails_with_both_values() -> None:

@@ -126,7 +126,10 @@ _LENGTH: dict[str, float] = _UNITS["length"]
 # Durations keep three incommensurable groups: clock time (minutes), calendar months, business days.
 _DURATION: dict[str, tuple[str, int]] = {k: (g, f) for k, (g, f) in _UNITS["duration"].items()}
 
-_MASS_RE = r"mcg|µg|μg|ug|micrograms?|milligrams?|mg|kilograms?|kg|grams?|gm|g|毫克|微克|千克|公斤|克"
+_MASS_RE = (
+    r"mcg|µg|μg|ug|micrograms?|milligrams?|mg|kilograms?|kg|grams?|gm|g|pounds?|lbs?|ounces?|oz"
+    r"|毫克|微克|千克|公斤|克"
+)
 _VOL_RE = (
     r"milli(?:liter|litre)s?|ml|cc|(?:liter|litre)s?|(?-i:L)|teaspoon(?:ful)?s?|tablespoon(?:ful)?s?|tsp|tbsp"
     r"|毫升|升"
@@ -245,8 +248,9 @@ _FRACTION_Q = re.compile(
     r"|(?<![\d/])(?P<dn>\d)\s*/\s*(?P<dd>[2-9]|1[0-2])(?![\d/])",
     _I,
 )
+# The number may be capitalised ("Thirty (30) music venues"); the noun keeps its case rule.
 _COUNT_Q = re.compile(
-    rf"{_num('a')}(?:\s*(?:-|–|to|or)\s*{_num('b')})?\s+(?P<noun>[A-Za-z][a-z]+)\b"
+    rf"(?i:{_num('a')}(?:\s*(?:-|–|to|or)\s*{_num('b')})?)\s+(?P<noun>[A-Za-z][a-z]+)\b"
     rf"|{_NUM_START}(?P<zn>{_ZH_SMALL})(?P<znoun>次|支|片|粒|针|剂|名|位|项|条)"
 )
 _COUNT_STOP = frozenset(word_list("count_stop_words"))
@@ -258,13 +262,18 @@ _REFERENCE_BEFORE = re.compile(
     _I,
 )
 # Words that turn a number into a limit. The last one before a quantity (in its clause) decides.
+# A bound is whole words: "over" inside "Coverage" or "overall" is none. "shall not be less than" is
+# as firm as "not less than".
 _BOUND_BEFORE = re.compile(
-    r"(?P<max>up\s+to|maximum(?:\s+of)?|max\.?|at\s+most|no\s+more\s+than|not\s+more\s+than|not\s+to\s+exceed|"
-    r"not\s+exceed(?:ing)?|no\s+greater\s+than|within|no\s+later\s+than|not\s+later\s+than|no\s+longer\s+than|"
+    r"(?<![A-Za-z])(?:"
+    r"(?P<max>up\s+to|maximum(?:\s+of)?|max\.?|at\s+most|not?\s+(?:be\s+)?(?:more|greater|higher)\s+than|"
+    r"not\s+to\s+exceed|"
+    r"not\s+exceed(?:ing)?|within|no\s+later\s+than|not\s+later\s+than|no\s+longer\s+than|"
     r"not\s+longer\s+than|limit(?:ed)?\s+(?:of|to)|cap(?:ped)?\s+(?:of|at)|≤|最多|不超过|最大|以内)"
     r"|(?P<wmax>less\s+than|fewer\s+than|shorter\s+than|younger\s+than|under|below|<)"
-    r"|(?P<min>at\s+least|minimum(?:\s+of)?|no\s+less\s+than|not\s+less\s+than|no\s+earlier\s+than|≥|至少|不少于|以上)"
-    r"|(?P<wmin>more\s+than|greater\s+than|longer\s+than|older\s+than|over|above|exceeding|>)",
+    r"|(?P<min>at\s+least|minimum(?:\s+of)?|not?\s+(?:be\s+)?(?:less|lower|fewer|smaller)\s+than|not\s+below|"
+    r"no\s+earlier\s+than|≥|至少|不少于|以上)"
+    r"|(?P<wmin>more\s+than|greater\s+than|longer\s+than|older\s+than|over|above|exceeding|>))(?![A-Za-z])",
     _I,
 )
 _BOUND_AFTER = re.compile(
