@@ -121,6 +121,10 @@ def test_longer_than_and_more_than_are_the_same_bound() -> None:
 def test_not_lower_than_is_a_lower_limit() -> None:
     (q,) = extract_quantities("Coverage shall not be lower than RMB1 million.")
     assert (q.bound, q.limit) == ("min", True)
+    (q,) = extract_quantities("The coverage shall not be lower than\nRMB1 million.")
+    assert (q.bound, q.limit) == ("min", True)
+    (a, b) = extract_quantities("Not less than\n\n2 weeks, then 10 days.")
+    assert (a.bound, b.bound) == ("", "")
     (q,) = extract_quantities("The overall fee is $500.")
     assert (q.bound, q.limit) == ("", False)
     (c,) = check_numbers(

@@ -286,6 +286,9 @@ _NUMBER_AND_END = re.compile(r"\d\s*(?:years?\s+)?(?:and|or)\s*$", _I)
 _RANGE_GAP = re.compile(r"\s*(?:-|–|to|through)\s*", _I)
 _NEGATOR = re.compile(r"\b(?:not|no|never)\b|n['’]t\b", _I)
 _CLAUSE_BREAK = re.compile(r"[.;!?。；]\s|[\n:]")
+# A bound reaches across a wrapped line ("shall not be lower than\nRMB1 million"), not across a blank
+# line, a list item or a table cell that starts with its own number.
+_BOUND_BREAK = re.compile(r"[.;!?。；]\s|:|\n(?=\s*(?:\n|\(?[A-Za-z0-9]{1,3}[.)]\s|[-•*▪]|\d))")
 
 
 def _stem_noun(w: str) -> str:
@@ -595,7 +598,7 @@ def _with_bounds(text: str, qs: list[Quantity]) -> list[Quantity]:
         if q.kind not in ("date", "year"):
             lo = max(prev_end if prev_end <= q.start else 0, q.start - 60)
             before = text[lo : q.start]
-            breaks = list(_CLAUSE_BREAK.finditer(before))
+            breaks = list(_BOUND_BREAK.finditer(before))
             if breaks:
                 before = before[breaks[-1].end() :]
             # "12 and over can take 2 caplets": that "over" belongs to the 12, not to the caplets.
