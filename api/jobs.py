@@ -1,9 +1,11 @@
 """Background indexing jobs (uploads and deletes), run one at a time per corpus in worker threads;
 different corpora are indexed side by side, so one tenant's slow upload never holds up another's.
 
-A job's state is kept in memory and written to HOME/jobs/ID.json (atomically) on every change, so
-`GET /v1/jobs/{id}` also answers for a job another server process ran, and a job whose process
-died is reported as failed rather than running forever.
+A job's state is kept in memory and written to the database's jobs table (pipeline.store.jobs) on
+every change, so `GET /v1/jobs/{id}` also answers for a job another server process (or replica on
+the same PostgreSQL) ran, and a job whose server died is reported as failed rather than running
+forever. Indexing itself takes the corpus's index lock (pipeline.store.jobs.index_lock), so replicas
+sharing an index directory never index one corpus at the same time.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.files import atomic_write
+from pipeline.db import open_database
 from pipeline.settings import Settings
 from pipeline.store import uploads as docs
+from pipeline.store.jobs import JobRecords
 
 log = logging.getLogger("veracity.api")
 JOB_ID_CHARS = frozenset("0123456789abcdef")
@@ -31,16 +34,6 @@ JOB_ID_CHARS = frozenset("0123456789abcdef")
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class JobManager:
@@ -51,7 +44,9 @@ class JobManager:
         on_finished: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.dir = settings.home / "jobs"
+        self.dir = settings.home / "jobs"  # where earlier versions kept job files (imported at start-up)
+        self.records = JobRecords(open_database(settings))
+        self.records.open()
         self._jobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._corpus_locks: dict[str, threading.Lock] = {}
@@ -83,12 +78,10 @@ class JobManager:
         snap = self.snapshot(job_id)
         if snap is not None:
             return snap
-        path = self.dir / f"{job_id}.json"
-        try:
-            job = json.loads(path.read_text())
-        except (OSError, ValueError):
+        job = self.records.load(job_id)
+        if job is None:
             return None
-        if job.get("status") in ("queued", "running") and not _alive(int(job.get("pid", 0)) or -1):
+        if job.get("status") in ("queued", "running") and not self.records.alive(job):
             job["status"] = "failed"
             job["error"] = "interrupted: the server process running this job stopped; upload again"
         return job
@@ -102,14 +95,11 @@ class JobManager:
         from pipeline.store.index_files import corpus_dir, current_version, read_manifest
 
         settled, touched = [], set()
-        for path in sorted(self.dir.glob("*.json")) if self.dir.is_dir() else []:
-            try:
-                job = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            pid = int(job.get("pid", 0)) or -1
-            # a restarted container may reuse the old process's pid: ours has no jobs yet
-            if job.get("status") not in ("queued", "running") or (pid != os.getpid() and _alive(pid)):
+        self.records.import_files(self.dir)
+        for job in self.records.unfinished():
+            # a restarted container may reuse the old process's pid: an owner-less job of ours is dead
+            reused_pid = job.get("owner") is None and int(job.get("pid", 0)) == os.getpid()
+            if not reused_pid and self.records.alive(job):
                 continue
             corpus = job["corpus"]
             vdir = current_version(corpus_dir(self.settings.indexes_dir, corpus))
@@ -150,6 +140,7 @@ class JobManager:
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        self.records.close(keep_database=not wait)  # a job still running may write its record
 
     # --- running --------------------------------------------------------------------------------
     def _new(
@@ -171,6 +162,7 @@ class JobManager:
             "started": None,
             "finished": None,
             "pid": os.getpid(),
+            "owner": self.records.instance,
         }
         with self._lock:
             self._jobs[job["id"]] = job
@@ -191,11 +183,10 @@ class JobManager:
 
     def _save(self, job: dict[str, Any]) -> None:
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
             with self._lock:
-                text = json.dumps(job)
-            atomic_write(self.dir / f"{job['id']}.json", lambda fh: fh.write(text))
-        except OSError:
+                copy = json.loads(json.dumps(job))
+            self.records.save(copy)
+        except (OSError, *self.records.db.errors):
             log.exception("cannot save job %s", job["id"])
 
     def _enqueue(self, corpus: str, task: Callable[[], None]) -> None:
