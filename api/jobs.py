@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.db import open_database
+from pipeline.db import DatabaseError, database_location, open_database
 from pipeline.settings import Settings
 from pipeline.store import uploads as docs
 from pipeline.store.jobs import JobRecords
@@ -45,8 +45,8 @@ class JobManager:
     ) -> None:
         self.settings = settings
         self.dir = settings.home / "jobs"  # where earlier versions kept job files (imported at start-up)
-        self.records = JobRecords(open_database(settings))
-        self.records.open()
+        self._records: JobRecords | None = None  # opened on first use (see `records`)
+        self._records_lock = threading.Lock()
         self._jobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._corpus_locks: dict[str, threading.Lock] = {}
@@ -78,10 +78,11 @@ class JobManager:
         snap = self.snapshot(job_id)
         if snap is not None:
             return snap
-        job = self.records.load(job_id)
+        records = self.records(create=False)
+        job = records.load(job_id) if records else None
         if job is None:
             return None
-        if job.get("status") in ("queued", "running") and not self.records.alive(job):
+        if job.get("status") in ("queued", "running") and not records.alive(job):
             job["status"] = "failed"
             job["error"] = "interrupted: the server process running this job stopped; upload again"
         return job
@@ -95,11 +96,13 @@ class JobManager:
         from pipeline.store.index_files import corpus_dir, current_version, read_manifest
 
         settled, touched = [], set()
-        self.records.import_files(self.dir)
-        for job in self.records.unfinished():
+        records = self.records(create=self.dir.is_dir())
+        if records is not None:
+            records.import_files(self.dir)
+        for job in records.unfinished() if records else []:
             # a restarted container may reuse the old process's pid: an owner-less job of ours is dead
             reused_pid = job.get("owner") is None and int(job.get("pid", 0)) == os.getpid()
-            if not reused_pid and self.records.alive(job):
+            if not reused_pid and records.alive(job):
                 continue
             corpus = job["corpus"]
             vdir = current_version(corpus_dir(self.settings.indexes_dir, corpus))
@@ -140,7 +143,22 @@ class JobManager:
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
-        self.records.close(keep_database=not wait)  # a job still running may write its record
+        if self._records is not None:
+            self._records.close(keep_database=not wait)  # a job still running may write its record
+
+    def records(self, create: bool = True) -> JobRecords | None:
+        """The job records, opened (with this server's presence lock) on first use. None, with
+        create=False, while the SQLite file does not exist: a server that never ran a job leaves no
+        database behind."""
+        with self._records_lock:
+            if self._records is None:
+                location = database_location(self.settings)
+                if not create and isinstance(location, Path) and not location.exists():
+                    return None
+                records = JobRecords(open_database(self.settings))
+                records.open()
+                self._records = records
+            return self._records
 
     # --- running --------------------------------------------------------------------------------
     def _new(
@@ -162,11 +180,11 @@ class JobManager:
             "started": None,
             "finished": None,
             "pid": os.getpid(),
-            "owner": self.records.instance,
+            "owner": self.records().instance,
         }
         with self._lock:
             self._jobs[job["id"]] = job
-            if len(self._jobs) > 10_000:  # forget the oldest finished jobs (their files remain)
+            if len(self._jobs) > 10_000:  # forget the oldest finished jobs (their records remain)
                 for old in [k for k, j in self._jobs.items() if j["finished"]][:1000]:
                     del self._jobs[old]
         return job
@@ -182,11 +200,12 @@ class JobManager:
         self._save(job)
 
     def _save(self, job: dict[str, Any]) -> None:
+        records = self.records()
         try:
             with self._lock:
                 copy = json.loads(json.dumps(job))
-            self.records.save(copy)
-        except (OSError, *self.records.db.errors):
+            records.save(copy)
+        except (OSError, DatabaseError, *records.db.errors):
             log.exception("cannot save job %s", job["id"])
 
     def _enqueue(self, corpus: str, task: Callable[[], None]) -> None:
