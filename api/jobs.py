@@ -1,9 +1,11 @@
 """Background indexing jobs (uploads and deletes), run one at a time per corpus in worker threads;
 different corpora are indexed side by side, so one tenant's slow upload never holds up another's.
 
-A job's state is kept in memory and written to HOME/jobs/ID.json (atomically) on every change, so
-`GET /v1/jobs/{id}` also answers for a job another server process ran, and a job whose process
-died is reported as failed rather than running forever.
+A job's state is kept in memory and written to the database's jobs table (pipeline.store.jobs) on
+every change, so `GET /v1/jobs/{id}` also answers for a job another server process (or replica on
+the same PostgreSQL) ran, and a job whose server died is reported as failed rather than running
+forever. Indexing itself takes the corpus's index lock (pipeline.store.jobs.index_lock), so replicas
+sharing an index directory never index one corpus at the same time.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.files import atomic_write
+from pipeline.db import DatabaseError, database_location, open_database
 from pipeline.settings import Settings
 from pipeline.store import uploads as docs
+from pipeline.store.jobs import JobRecords
 
 log = logging.getLogger("veracity.api")
 JOB_ID_CHARS = frozenset("0123456789abcdef")
@@ -31,16 +34,6 @@ JOB_ID_CHARS = frozenset("0123456789abcdef")
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class JobManager:
@@ -51,7 +44,9 @@ class JobManager:
         on_finished: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.dir = settings.home / "jobs"
+        self.dir = settings.home / "jobs"  # where earlier versions kept job files (imported at start-up)
+        self._records: JobRecords | None = None  # opened on first use (see `records`)
+        self._records_lock = threading.Lock()
         self._jobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._corpus_locks: dict[str, threading.Lock] = {}
@@ -83,12 +78,11 @@ class JobManager:
         snap = self.snapshot(job_id)
         if snap is not None:
             return snap
-        path = self.dir / f"{job_id}.json"
-        try:
-            job = json.loads(path.read_text())
-        except (OSError, ValueError):
+        records = self.records(create=False)
+        job = records.load(job_id) if records else None
+        if job is None:
             return None
-        if job.get("status") in ("queued", "running") and not _alive(int(job.get("pid", 0)) or -1):
+        if job.get("status") in ("queued", "running") and not records.alive(job):
             job["status"] = "failed"
             job["error"] = "interrupted: the server process running this job stopped; upload again"
         return job
@@ -102,14 +96,13 @@ class JobManager:
         from pipeline.store.index_files import corpus_dir, current_version, read_manifest
 
         settled, touched = [], set()
-        for path in sorted(self.dir.glob("*.json")) if self.dir.is_dir() else []:
-            try:
-                job = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            pid = int(job.get("pid", 0)) or -1
-            # a restarted container may reuse the old process's pid: ours has no jobs yet
-            if job.get("status") not in ("queued", "running") or (pid != os.getpid() and _alive(pid)):
+        records = self.records(create=self.dir.is_dir())
+        if records is not None:
+            records.import_files(self.dir)
+        for job in records.unfinished() if records else []:
+            # a restarted container may reuse the old process's pid: an owner-less job of ours is dead
+            reused_pid = job.get("owner") is None and int(job.get("pid", 0)) == os.getpid()
+            if not reused_pid and records.alive(job):
                 continue
             corpus = job["corpus"]
             vdir = current_version(corpus_dir(self.settings.indexes_dir, corpus))
@@ -150,6 +143,22 @@ class JobManager:
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        if self._records is not None:
+            self._records.close(keep_database=not wait)  # a job still running may write its record
+
+    def records(self, create: bool = True) -> JobRecords | None:
+        """The job records, opened (with this server's presence lock) on first use. None, with
+        create=False, while the SQLite file does not exist: a server that never ran a job leaves no
+        database behind."""
+        with self._records_lock:
+            if self._records is None:
+                location = database_location(self.settings)
+                if not create and isinstance(location, Path) and not location.exists():
+                    return None
+                records = JobRecords(open_database(self.settings))
+                records.open()
+                self._records = records
+            return self._records
 
     # --- running --------------------------------------------------------------------------------
     def _new(
@@ -171,10 +180,11 @@ class JobManager:
             "started": None,
             "finished": None,
             "pid": os.getpid(),
+            "owner": self.records().instance,
         }
         with self._lock:
             self._jobs[job["id"]] = job
-            if len(self._jobs) > 10_000:  # forget the oldest finished jobs (their files remain)
+            if len(self._jobs) > 10_000:  # forget the oldest finished jobs (their records remain)
                 for old in [k for k, j in self._jobs.items() if j["finished"]][:1000]:
                     del self._jobs[old]
         return job
@@ -190,12 +200,12 @@ class JobManager:
         self._save(job)
 
     def _save(self, job: dict[str, Any]) -> None:
+        records = self.records()
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
             with self._lock:
-                text = json.dumps(job)
-            atomic_write(self.dir / f"{job['id']}.json", lambda fh: fh.write(text))
-        except OSError:
+                copy = json.loads(json.dumps(job))
+            records.save(copy)
+        except (OSError, DatabaseError, *records.db.errors):
             log.exception("cannot save job %s", job["id"])
 
     def _enqueue(self, corpus: str, task: Callable[[], None]) -> None:

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     verifier_threads: int = 0  # model threads of the trained judge; 0: 2, capped at the CPU count
     audit_threads: int = 1  # model threads per audit worker process
     audit_db: Path | None = None  # default: home / audit.sqlite
+    # The stores (audit, review trail, accounts, jobs, UI sessions) in PostgreSQL instead of the SQLite
+    # file, e.g. postgresql://veracity:PASSWORD@db.internal/veracity: what replicas share (pipeline/db).
+    database_url: str | None = None
+    database_pool_size: int = 8  # connections per store and process (PostgreSQL: mind max_connections)
     ui_secret: str | None = None  # signs review UI cookies; default: a key kept in home
     # An uploaded file with more PDF pages or more extracted characters than this is refused.
     max_file_pages: int = 2_000

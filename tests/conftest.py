@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers import home_settings
+from pg_support import PostgresServer, PostgresUnavailable
 
 from pipeline.ingest.chunk import ChunkSettings
 from pipeline.settings import PROJECT_ROOT, Settings
@@ -122,3 +123,27 @@ def sample_home(tmp_path_factory) -> Settings:
     settings = Settings(home=tmp_path_factory.mktemp("home"), corpora_dir=PROJECT_ROOT / "corpora")
     index_corpus(corpus_config("sample", settings), settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresServer:
+    """A throwaway PostgreSQL server for the session (tests/pg_support.py). PostgreSQL is a supported
+    store back-end, so a machine that cannot start one fails these tests rather than skipping them."""
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"PostgreSQL is a required test back-end and could not be started: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_location(request, tmp_path: Path):
+    """Where a store test keeps its data: HOME/audit.sqlite, then a fresh PostgreSQL database (URL)."""
+    if request.param == "sqlite":
+        yield tmp_path / "home" / "audit.sqlite"
+        return
+    server = request.getfixturevalue("postgres")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)

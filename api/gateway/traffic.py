@@ -35,7 +35,9 @@ class TrafficStore:
         self.store = AuditStore(path)
         run = self.store.run(GATEWAY_RUN)
         if run and run["kind"] != "api":  # never prune (or write into) an audit run of that name
-            raise ConfigError(f"audit store {path}: run {GATEWAY_RUN!r} is an audit run, not gateway traffic")
+            raise ConfigError(
+                f"audit store {self.store.db.describe()}: run {GATEWAY_RUN!r} is an audit run, not gateway traffic"
+            )
         self.retention = timedelta(days=retention_days)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="veracity-gateway-store")
         self._pruned_at = 0.0

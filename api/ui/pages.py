@@ -21,7 +21,6 @@ from api.ui import evidence
 from api.ui.session import (
     COOKIE,
     DEFAULT_TTL_S,
-    SESSIONS_FILE,
     LoginThrottle,
     Revocations,
     Session,
@@ -73,7 +72,6 @@ class ReviewUI:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.throttle = LoginThrottle()
-        self.revocations = Revocations(Path(settings.home) / SESSIONS_FILE)
         self.docs = evidence.DocumentSource(settings)
         self.env = Environment(
             loader=FileSystemLoader(HERE / "templates"),
@@ -91,6 +89,7 @@ class ReviewUI:
         self._lock = threading.Lock()
         self._signer: Signer | None = None
         self._review: ReviewStore | None = None
+        self._revocations: Revocations | None = None
 
     @property
     def signer(self) -> Signer:
@@ -107,6 +106,14 @@ class ReviewUI:
 
                 self._review = ReviewStore(store_path(self.settings))
             return self._review
+
+    @property
+    def revocations(self) -> Revocations:
+        db = self.review.store.db  # sign-outs live beside the reviewers' accounts
+        with self._lock:
+            if self._revocations is None:
+                self._revocations = Revocations(db)
+            return self._revocations
 
     # --- sessions ---------------------------------------------------------------------------------
     def session(self, request: Request) -> Session | None:

@@ -1,5 +1,5 @@
 """Reviewer sessions of the review UI: an HMAC-signed cookie, a CSRF token per session, revocation
-on sign-out, and a throttle on failed sign-ins.
+on sign-out (in the database, shared by replicas), and a throttle on failed sign-ins (per process).
 
 The cookie holds {"r": reviewer or None, "c": csrf token, "e": expiry (unix s)}, base64url JSON and
 an HMAC-SHA256 over it. The key comes from `settings.ui_secret` (VERACITY_UI_SECRET), else a
@@ -21,12 +21,12 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.db import Connection, Database, Migration
 from pipeline.files import atomic_write
 from pipeline.settings import Settings
 
 COOKIE = "veracity_ui"
 SECRET_FILE = ".veracity-ui-secret"
-SESSIONS_FILE = ".veracity-ui-revoked.json"
 DEFAULT_TTL_S = 12 * 3600
 LOGIN_FORM_TTL_S = 3600  # the pre-sign-in session only carries the login form's CSRF token
 
@@ -164,45 +164,34 @@ class LoginThrottle:
                     q.pop()
 
 
-class Revocations:
-    """Sessions ended by signing out, until they would have expired anyway: HOME/SESSIONS_FILE maps a
-    digest of each session's token to its expiry, so a cookie saved before sign-out is refused by
-    every server process sharing the home."""
+def _u1(conn: Connection) -> None:
+    conn.ddl("CREATE TABLE ui_revoked (id TEXT PRIMARY KEY, expires INTEGER NOT NULL)")
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._mtime: float | None = None
-        self._revoked: dict[str, int] = {}
+
+# UI_MIGRATIONS[i] brings the UI's tables to version i + 1 (tracked in `ui_schema`).
+UI_MIGRATIONS: list[Migration] = [_u1]
+
+
+class Revocations:
+    """Sessions ended by signing out, until they would have expired anyway: the table `ui_revoked` in
+    the audit store's database holds a digest of each session's token and its expiry, so a cookie
+    saved before sign-out is refused by every server process (and replica) sharing that database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.migrate("ui_schema", UI_MIGRATIONS, "the review UI's tables")
 
     @staticmethod
     def _id(session: Session) -> str:
         return hashlib.sha256(session.csrf.encode()).hexdigest()[:32]
 
-    def _load(self) -> None:
-        try:
-            mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
-            self._mtime, self._revoked = None, {}
-            return
-        if mtime != self._mtime:
-            try:
-                self._revoked = {str(k): int(v) for k, v in json.loads(self.path.read_text()).items()}
-            except (OSError, ValueError, AttributeError):
-                self._revoked = {}
-            self._mtime = mtime
-
     def revoked(self, session: Session) -> bool:
-        with self._lock:
-            self._load()
-            return self._id(session) in self._revoked
+        return self.db.scalar("SELECT 1 FROM ui_revoked WHERE id = ?", (self._id(session),)) is not None
 
     def revoke(self, session: Session) -> None:
-        with self._lock:
-            self._load()
-            now = time.time()
-            self._revoked = {k: e for k, e in self._revoked.items() if e >= now}
-            self._revoked[self._id(session)] = session.expires
-            text = json.dumps(self._revoked)
-            atomic_write(self.path, lambda fh: fh.write(text), mode=0o600)
-            self._mtime = self.path.stat().st_mtime
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM ui_revoked WHERE expires < ?", (int(time.time()),))
+            conn.execute(
+                "INSERT INTO ui_revoked (id, expires) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (self._id(session), session.expires),
+            )

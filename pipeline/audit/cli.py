@@ -60,7 +60,7 @@ def run_audit(args: argparse.Namespace, settings: Any, *, engine: Any = None) ->
             elif printed[0] == MAX_PRINTED_PROBLEMS + 1:
                 _err("more input problems: see the report", progress)
 
-        _err(f"audit run {run_id} ({'resuming' if existing else 'new'}); store {store.path}", False)
+        _err(f"audit run {run_id} ({'resuming' if existing else 'new'}); store {store.db.describe()}", False)
         runner = AuditRunner(
             store,
             settings,
@@ -104,14 +104,14 @@ def run_report(args: argparse.Namespace, settings: Any) -> int:
     """veracity report RUN_ID [--out DIR]: rewrite the run's report files from the store."""
     run_id = check_run_id(args.run_id)
     path = store_path(settings)
-    if not path.exists():
+    if isinstance(path, Path) and not path.exists():
         raise AuditStoreError(f"no audit store at {path}; run `veracity audit` first")
     store = AuditStore(path)
     try:
         run = store.run(run_id)
         if run is None:
             known = ", ".join(r["run_id"] for r in store.runs()[:10]) or "none"
-            raise AuditStoreError(f"unknown audit run {run_id!r} in {path} (runs: {known})")
+            raise AuditStoreError(f"unknown audit run {run_id!r} in {store.db.describe()} (runs: {known})")
         out = (
             Path(args.out)
             if getattr(args, "out", None)

@@ -16,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment
 
 from pipeline.audit.store import AuditStore, AuditStoreError
+from pipeline.db import count_if
 from pipeline.files import atomic_write, csv_cell
 from pipeline.schema import BY_SEVERITY, FLAGGED, ErrorKind, Label
 from pipeline.segments import cut
@@ -266,7 +267,7 @@ def gather(store: AuditStore, run_id: str) -> dict:
         ),
         key=lambda r: -r["n"],
     )
-    flag_cols = ", ".join(f"SUM(s.verdict = '{v}') AS {v}" for v in BY_SEVERITY if v in FLAGGED)
+    flag_cols = ", ".join(count_if(f"s.verdict = '{v}'") + f" AS {v}" for v in BY_SEVERITY if v in FLAGGED)
     base = (
         "FROM sentences s JOIN turns t ON t.id = s.turn_id "
         "LEFT JOIN citations c ON c.sentence_id = s.id AND c.rank = 0 WHERE t.run_id = ? AND s.flagged = 1"
@@ -277,16 +278,16 @@ def gather(store: AuditStore, run_id: str) -> dict:
         (run_id, TOP_ROWS),
     )
     by_section = q(
-        f"SELECT c.doc_id, c.section, c.page, COUNT(*) AS n, {flag_cols} {base} "
+        f"SELECT c.doc_id, c.section, MIN(c.page) AS page, COUNT(*) AS n, {flag_cols} {base} "
         f"GROUP BY c.doc_id, c.section ORDER BY n DESC, c.doc_id, c.section LIMIT ?",
         (run_id, TOP_ROWS),
     )
     n_docs = q(f"SELECT COUNT(DISTINCT COALESCE(c.doc_id, '')) AS n {base}", (run_id,))[0]["n"]
-    n_sections = q(f"SELECT COUNT(*) AS n FROM (SELECT 1 {base} GROUP BY c.doc_id, c.section)", (run_id,))[0][
+    n_sections = q(f"SELECT COUNT(*) AS n FROM (SELECT 1 AS one {base} GROUP BY c.doc_id, c.section) AS sections", (run_id,))[0][
         "n"
     ]
     corpora = q(
-        "SELECT corpus, COUNT(*) AS turns, SUM(n_flagged > 0) AS flagged FROM turns WHERE run_id = ? "
+        f"SELECT corpus, COUNT(*) AS turns, {count_if('n_flagged > 0')} AS flagged FROM turns WHERE run_id = ? "
         "GROUP BY corpus ORDER BY turns DESC",
         (run_id,),
     )

@@ -1,13 +1,15 @@
-"""The audit store: every verified turn of every audit run (and of API calls), in one SQLite file.
+"""The audit store: every verified turn of every audit run (and of API calls), in the database.
 
-Location: `Settings.audit_db` (VERACITY_AUDIT_DB) when set, else
+Location (pipeline.db.database_location): PostgreSQL at `Settings.database_url`
+(VERACITY_DATABASE_URL) when set, else the SQLite file `Settings.audit_db` (VERACITY_AUDIT_DB), else
 `settings.home / "audit.sqlite"` (see `store_path`). The batch audit writes it, the review UI and
 the REST API read it (and may record API verifications with `record_verification`).
 
-Connections use WAL mode, `busy_timeout` 30 s, `synchronous=NORMAL` and foreign keys. A turn, its
-sentences and their citations are written in ONE transaction together with the turn's status, so
-a killed writer leaves either the whole turn or nothing. One writer at a time (the audit's parent
-process); readers never block it.
+SQLite connections use WAL mode, `busy_timeout` 30 s, `synchronous=NORMAL` and foreign keys. A turn,
+its sentences and their citations are written in ONE transaction together with the turn's status,
+so a killed writer leaves either the whole turn or nothing. On SQLite one writer at a time (the
+audit's parent process); readers never block it. On PostgreSQL the same tables (INTEGER as BIGINT,
+REAL as DOUBLE PRECISION, ids from identity columns) are shared by every replica.
 
 Schema (version 1)
 ------------------
@@ -77,7 +79,8 @@ problems         input problems of a run: lines that could not be read and were 
     UNIQUE(run_id, source, line, message)    (re-running a run does not repeat them)
 
 Changing the schema: append a function to MIGRATIONS (never edit an applied one). It runs once,
-inside a transaction, on every store older than it; a store newer than this code is refused.
+inside a transaction, on every store older than it, on SQLite and PostgreSQL alike (write CREATE
+statements with `conn.ddl`, see pipeline.db); a store newer than this code is refused.
 """
 
 from __future__ import annotations
@@ -85,16 +88,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pipeline.db import Connection, Database, DatabaseError, Migration, count_if, database_location
 from pipeline.schema import Label, VeracityError, VerificationResult, count_verdicts
 from pipeline.settings import Settings
 
@@ -127,9 +129,10 @@ class AuditStoreError(VeracityError):
     """The audit store cannot be used (newer schema, bad run id, unknown run)."""
 
 
-def store_path(settings: Settings) -> Path:
-    """Settings.audit_db (VERACITY_AUDIT_DB) when set, else home / 'audit.sqlite'."""
-    return Path(settings.audit_db) if settings.audit_db else Path(settings.home) / "audit.sqlite"
+def store_path(settings: Settings) -> str | Path:
+    """Where the store lives: the database URL (VERACITY_DATABASE_URL) when set, else Settings.audit_db
+    (VERACITY_AUDIT_DB), else home / 'audit.sqlite'."""
+    return database_location(settings)
 
 
 def now() -> str:
@@ -150,7 +153,7 @@ def check_run_id(run_id: str) -> str:
 # --- migrations ---------------------------------------------------------------------------------
 
 
-def _v1_initial(conn: sqlite3.Connection) -> None:
+def _v1_initial(conn: Connection) -> None:
     statements = [
         """CREATE TABLE runs (
             run_id TEXT PRIMARY KEY, kind TEXT NOT NULL DEFAULT 'audit', corpus TEXT, inputs TEXT,
@@ -197,26 +200,12 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
             UNIQUE (run_id, source, line, message))""",
     ]
     for sql in statements:
-        conn.execute(sql)
+        conn.ddl(sql)
 
 
 # Ordered: MIGRATIONS[i] brings the store to version i + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial]
+MIGRATIONS: list[Migration] = [_v1_initial]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def apply_migrations(
-    conn: sqlite3.Connection, table: str, migrations: Sequence[Callable[[sqlite3.Connection], None]]
-) -> int:
-    """Apply the migrations past the version recorded in `table` (inside the caller's transaction).
-    Returns the version found; one newer than len(migrations) is left untouched for the caller to
-    refuse."""
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (version INTEGER PRIMARY KEY, applied_at TEXT)")
-    current = conn.execute(f"SELECT COALESCE(MAX(version), 0) FROM {table}").fetchone()[0]
-    for version in range(current + 1, len(migrations) + 1):
-        migrations[version - 1](conn)
-        conn.execute(f"INSERT INTO {table} (version, applied_at) VALUES (?, ?)", (version, now()))
-    return current
 
 
 def _loads(text: str | None) -> Any:
@@ -224,53 +213,22 @@ def _loads(text: str | None) -> Any:
 
 
 class AuditStore:
-    """The audit store at `path` (created and migrated on first use). Safe to share between threads:
-    each thread gets its own connection."""
+    """The audit store at `location` (a SQLite path, a database URL or an open Database; created and
+    migrated on first use). Safe to share between threads."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
+    def __init__(self, location: str | os.PathLike | Database) -> None:
+        self._own = not isinstance(location, Database)
+        self.db = Database(location) if self._own else location
+        self.path = self.db.location
         self._migrate()
 
-    # --- connections ----------------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
-        return conn
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception)."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """BEGIN ... COMMIT (ROLLBACK on any exception); BEGIN IMMEDIATE on SQLite."""
+        return self.db.transaction()
 
     def close(self) -> None:
-        with self._all_lock:
-            conns, self._all = self._all, []
-        for c in conns:
-            try:
-                c.close()
-            except sqlite3.Error:
-                pass
-        self._local = threading.local()
+        if self._own:
+            self.db.close()
 
     def __enter__(self) -> AuditStore:
         return self
@@ -279,20 +237,17 @@ class AuditStore:
         self.close()
 
     def _migrate(self) -> None:
-        with self.transaction() as conn:
-            current = apply_migrations(conn, "schema_version", MIGRATIONS)
-        if current > SCHEMA_VERSION:
-            raise AuditStoreError(
-                f"audit store {self.path} has schema version {current}, newer than this "
-                f"Veracity understands ({SCHEMA_VERSION}); upgrade Veracity"
-            )
+        try:
+            self.db.migrate("schema_version", MIGRATIONS, "the audit store")
+        except DatabaseError as exc:
+            raise AuditStoreError(str(exc)) from None
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict]:
         """Rows of a read-only query as dicts (for reports and dashboards)."""
-        return [dict(r) for r in self._conn().execute(sql, tuple(args))]
+        return self.db.query(sql, args)
 
     def schema_version(self) -> int:
-        return self._conn().execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+        return self.db.version("schema_version")
 
     # --- runs -----------------------------------------------------------------------------------
     def start_run(
@@ -331,12 +286,12 @@ class AuditStore:
                 "UPDATE runs SET out_dir = ?, updated_at = ? WHERE run_id = ?", (out_dir, now(), run_id)
             )
 
-    def _ensure_run(self, conn: sqlite3.Connection, run_id: str) -> None:
+    def _ensure_run(self, conn: Connection, run_id: str) -> None:
         t = now()
         kind = "api" if run_id in API_RUNS else "audit"
         conn.execute(
-            "INSERT OR IGNORE INTO runs (run_id, kind, inputs, options, status, created_at, updated_at) "
-            "VALUES (?, ?, '[]', '{}', 'open', ?, ?)",
+            "INSERT INTO runs (run_id, kind, inputs, options, status, created_at, updated_at) "
+            "VALUES (?, ?, '[]', '{}', 'open', ?, ?) ON CONFLICT DO NOTHING",
             (run_id, kind, t, t),
         )
 
@@ -356,14 +311,14 @@ class AuditStore:
               (SELECT COUNT(*) FROM problems p WHERE p.run_id = r.run_id) AS problems,
               t.turns, t.done, t.errors, t.flagged_turns, t.flagged_sentences, t.sentences
             FROM runs r LEFT JOIN (
-              SELECT run_id, COUNT(*) AS turns, SUM(status = 'done') AS done, SUM(status = 'error') AS errors,
-                     SUM(n_flagged > 0) AS flagged_turns, SUM(n_flagged) AS flagged_sentences,
+              SELECT run_id, COUNT(*) AS turns, {count_if("status = 'done'")} AS done,
+                     {count_if("status = 'error'")} AS errors,
+                     {count_if("n_flagged > 0")} AS flagged_turns, SUM(n_flagged) AS flagged_sentences,
                      SUM(n_sentences) AS sentences
               FROM turns GROUP BY run_id) t ON t.run_id = r.run_id
             {where} ORDER BY r.created_at DESC, r.run_id"""
         out = []
-        for r in self._conn().execute(q, args):
-            d = dict(r)
+        for d in self.db.query(q, args):
             d["inputs"] = _loads(d["inputs"]) or []
             d["options"] = _loads(d["options"]) or {}
             for k in ("turns", "done", "errors", "flagged_turns", "flagged_sentences", "sentences"):
@@ -412,8 +367,8 @@ class AuditStore:
     def done_turns(self, run_id: str, conversation_id: str) -> set[int]:
         """Turn indexes of the conversation already verified in the run."""
         return {
-            r[0]
-            for r in self._conn().execute(
+            r["turn"]
+            for r in self.db.query(
                 "SELECT turn FROM turns WHERE run_id = ? AND conversation_id = ? AND status = 'done'",
                 (run_id, conversation_id),
             )
@@ -421,20 +376,16 @@ class AuditStore:
 
     def count_turns(self, run_id: str, status: TurnStatus | None = TurnStatus.DONE) -> int:
         if status is None:
-            return (
-                self._conn().execute("SELECT COUNT(*) FROM turns WHERE run_id = ?", (run_id,)).fetchone()[0]
-            )
-        return (
-            self._conn()
-            .execute("SELECT COUNT(*) FROM turns WHERE run_id = ? AND status = ?", (run_id, str(status)))
-            .fetchone()[0]
+            return self.db.scalar("SELECT COUNT(*) FROM turns WHERE run_id = ?", (run_id,))
+        return self.db.scalar(
+            "SELECT COUNT(*) FROM turns WHERE run_id = ? AND status = ?", (run_id, str(status))
         )
 
     def add_problem(self, run_id: str, source: str | None, line: int | None, message: str) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO problems (run_id, source, line, message, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO problems (run_id, source, line, message, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (run_id, source, line, message, now()),
             )
 
@@ -444,10 +395,10 @@ class AuditStore:
         if limit is not None:
             q += " LIMIT ?"
             args += (int(limit),)
-        return [dict(r) for r in self._conn().execute(q, args)]
+        return self.db.query(q, args)
 
     def count_problems(self, run_id: str) -> int:
-        return self._conn().execute("SELECT COUNT(*) FROM problems WHERE run_id = ?", (run_id,)).fetchone()[0]
+        return self.db.scalar("SELECT COUNT(*) FROM problems WHERE run_id = ?", (run_id,))
 
     # --- writing results ------------------------------------------------------------------------
     def record_verification(
@@ -507,7 +458,7 @@ class AuditStore:
                 return self._turn_id(conn, run_id, conversation_id, turn)
             for idx, v in enumerate(result.sentences):
                 verdict = str(v.verdict)
-                cur = conn.execute(
+                sid = conn.insert(
                     "INSERT INTO sentences (turn_id, idx, text, start_char, end_char, verdict, confidence, reason, "
                     "flagged, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -523,7 +474,6 @@ class AuditStore:
                         None if v.error_kind is None else str(v.error_kind),
                     ),
                 )
-                sid = cur.lastrowid
                 conn.executemany(
                     "INSERT INTO citations (sentence_id, rank, doc_id, title, page, section, start_char, end_char, "
                     "quote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -595,7 +545,7 @@ class AuditStore:
             turn_id = self._upsert_turn(conn, run_id, conversation_id, int(turn), values, replace=False)
             return turn_id if turn_id is not None else self._turn_id(conn, run_id, conversation_id, int(turn))
 
-    def _turn_id(self, conn: sqlite3.Connection, run_id: str, conversation_id: str, turn: int) -> int:
+    def _turn_id(self, conn: Connection, run_id: str, conversation_id: str, turn: int) -> int:
         return conn.execute(
             "SELECT id FROM turns WHERE run_id = ? AND conversation_id = ? AND turn = ?",
             (run_id, conversation_id, turn),
@@ -603,7 +553,7 @@ class AuditStore:
 
     def _upsert_turn(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         run_id: str,
         conversation_id: str,
         turn: int,
@@ -614,7 +564,8 @@ class AuditStore:
         row exists and replace is False (nothing to write)."""
         self._ensure_run(conn, run_id)
         conn.execute(
-            "INSERT OR IGNORE INTO conversations (run_id, conversation_id, source, line) VALUES (?, ?, ?, ?)",
+            "INSERT INTO conversations (run_id, conversation_id, source, line) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (run_id, conversation_id, values["source"], values["line"]),
         )
         row = conn.execute(
@@ -623,12 +574,11 @@ class AuditStore:
         ).fetchone()
         cols = list(values)
         if row is None:
-            cur = conn.execute(
+            return conn.insert(
                 f"INSERT INTO turns (run_id, conversation_id, turn, {', '.join(cols)}) "
                 f"VALUES (?, ?, ?, {', '.join('?' * len(cols))})",
                 (run_id, conversation_id, turn, *values.values()),
             )
-            return cur.lastrowid
         if row["status"] == TurnStatus.DONE and not replace:
             return None
         conn.execute("DELETE FROM sentences WHERE turn_id = ?", (row["id"],))
@@ -669,7 +619,7 @@ class AuditStore:
             clauses.append("EXISTS (SELECT 1 FROM citations c WHERE c.sentence_id = s.id AND c.doc_id = ?)")
             args.append(doc_id)
         if text:
-            clauses.append("s.text LIKE ? ESCAPE '\\'")
+            clauses.append("LOWER(s.text) LIKE LOWER(?) ESCAPE '\\'")  # ASCII case ignored, as SQLite's LIKE
             args.append("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         if after_id is not None:
             clauses.append("s.id > ?")
@@ -696,13 +646,9 @@ class AuditStore:
         where, args = self._flagged_where(
             run_id, verdict, kind, doc_id, corpus, conversation_id, turn_id, text, after_id
         )
-        rows = [
-            dict(r)
-            for r in self._conn().execute(
-                self._FLAGGED_SELECT + where + " ORDER BY s.id LIMIT ? OFFSET ?",
-                (*args, int(limit), int(offset)),
-            )
-        ]
+        rows = self.db.query(
+            self._FLAGGED_SELECT + where + " ORDER BY s.id LIMIT ? OFFSET ?", (*args, int(limit), int(offset))
+        )
         cites = self._citations([r["id"] for r in rows])
         for r in rows:
             r["flagged"] = True
@@ -724,18 +670,16 @@ class AuditStore:
         where, args = self._flagged_where(
             run_id, verdict, kind, doc_id, corpus, conversation_id, turn_id, text, None
         )
-        return (
-            self._conn()
-            .execute("SELECT COUNT(*) FROM sentences s JOIN turns t ON t.id = s.turn_id" + where, args)
-            .fetchone()[0]
+        return self.db.scalar(
+            "SELECT COUNT(*) FROM sentences s JOIN turns t ON t.id = s.turn_id" + where, args
         )
 
     def sentence(self, sentence_id: int) -> dict | None:
         """One sentence (flagged or not) with its turn's keys and citations."""
-        row = self._conn().execute(self._FLAGGED_SELECT + " WHERE s.id = ?", (int(sentence_id),)).fetchone()
-        if row is None:
+        rows = self.db.query(self._FLAGGED_SELECT + " WHERE s.id = ?", (int(sentence_id),))
+        if not rows:
             return None
-        d = dict(row)
+        d = rows[0]
         d["flagged"] = bool(d["flagged"])
         d["citations"] = self._citations([d["id"]]).get(d["id"], [])
         return d
@@ -748,25 +692,21 @@ class AuditStore:
                 f"SELECT sentence_id, rank, doc_id, title, page, section, start_char, end_char, quote "
                 f"FROM citations WHERE sentence_id IN ({', '.join('?' * len(part))}) ORDER BY sentence_id, rank"
             )
-            for r in self._conn().execute(q, part):
-                d = dict(r)
+            for d in self.db.query(q, part):
                 out.setdefault(d.pop("sentence_id"), []).append(d)
         return out
 
     def turn(self, turn_id: int) -> dict | None:
         """One turn with all its sentences (each with `flagged`, `kind`, `citations`), or None."""
-        row = self._conn().execute("SELECT * FROM turns WHERE id = ?", (int(turn_id),)).fetchone()
-        if row is None:
+        rows = self.db.query("SELECT * FROM turns WHERE id = ?", (int(turn_id),))
+        if not rows:
             return None
-        d = _turn_dict(row)
-        sentences = [
-            dict(r)
-            for r in self._conn().execute(
-                "SELECT id, idx, text, start_char, end_char, verdict, confidence, reason, flagged, kind "
-                "FROM sentences WHERE turn_id = ? ORDER BY idx",
-                (d["id"],),
-            )
-        ]
+        d = _turn_dict(rows[0])
+        sentences = self.db.query(
+            "SELECT id, idx, text, start_char, end_char, verdict, confidence, reason, flagged, kind "
+            "FROM sentences WHERE turn_id = ? ORDER BY idx",
+            (d["id"],),
+        )
         cites = self._citations([s["id"] for s in sentences])
         for s in sentences:
             s["flagged"] = bool(s["flagged"])
@@ -775,20 +715,13 @@ class AuditStore:
         return d
 
     def turn_id(self, run_id: str, conversation_id: str, turn: int) -> int | None:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT id FROM turns WHERE run_id = ? AND conversation_id = ? AND turn = ?",
-                (run_id, conversation_id, int(turn)),
-            )
-            .fetchone()
+        return self.db.scalar(
+            "SELECT id FROM turns WHERE run_id = ? AND conversation_id = ? AND turn = ?",
+            (run_id, conversation_id, int(turn)),
         )
-        return row[0] if row else None
 
     def iter_turns(self, run_id: str) -> Iterator[dict]:
         """Every turn of the run in id order, with sentences and citations, streamed (flat memory)."""
-        conn = self._new_conn()
-        conn.execute("BEGIN")  # one snapshot for both cursors
         q = """SELECT t.id AS t_id, s.id AS s_id, s.idx, s.text, s.start_char AS s_start, s.end_char AS s_end,
                       s.verdict, s.confidence, s.reason, s.flagged, s.kind,
                       c.rank, c.doc_id, c.title, c.page, c.section, c.start_char AS c_start,
@@ -796,56 +729,16 @@ class AuditStore:
                FROM turns t LEFT JOIN sentences s ON s.turn_id = t.id
                             LEFT JOIN citations c ON c.sentence_id = s.id
                WHERE t.run_id = ? ORDER BY t.id, s.idx, c.rank"""
-        turn_rows = conn.execute("SELECT * FROM turns WHERE run_id = ? ORDER BY id", (run_id,))
-        detail = conn.execute(q, (run_id,))
-        pending = next(detail, None)
-        try:
-            for trow in turn_rows:
-                d = _turn_dict(trow)
-                sentences: list[dict] = []
-                while pending is not None and pending["t_id"] == d["id"]:
-                    r = pending
-                    if r["s_id"] is not None:
-                        if not sentences or sentences[-1]["id"] != r["s_id"]:
-                            sentences.append(
-                                {
-                                    "id": r["s_id"],
-                                    "idx": r["idx"],
-                                    "text": r["text"],
-                                    "start": r["s_start"],
-                                    "end": r["s_end"],
-                                    "verdict": r["verdict"],
-                                    "confidence": r["confidence"],
-                                    "reason": r["reason"],
-                                    "flagged": bool(r["flagged"]),
-                                    "kind": r["kind"],
-                                    "citations": [],
-                                }
-                            )
-                        if r["rank"] is not None:
-                            sentences[-1]["citations"].append(
-                                {
-                                    "doc_id": r["doc_id"],
-                                    "title": r["title"],
-                                    "page": r["page"],
-                                    "section": r["section"],
-                                    "start": r["c_start"],
-                                    "end": r["c_end"],
-                                    "quote": r["quote"],
-                                }
-                            )
-                    pending = next(detail, None)
-                d["sentences"] = sentences
-                yield d
-        finally:
-            conn.close()
-
-    def _new_conn(self) -> sqlite3.Connection:
-        """A private read connection (for a second cursor streamed alongside the thread's own)."""
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 30000")
-        return conn
+        with self.db.connection(private=True) as conn:
+            conn.execute("BEGIN")  # one snapshot for both cursors
+            turn_rows = conn.stream("SELECT * FROM turns WHERE run_id = ? ORDER BY id", (run_id,))
+            detail = conn.stream(q, (run_id,))
+            try:
+                yield from _join_turns(turn_rows, detail)
+            finally:
+                detail.close()
+                turn_rows.close()
+                conn.execute("COMMIT")
 
     def iter_flagged(self, run_id: str) -> Iterator[dict]:
         """Every flagged sentence of the run (turn order), each with its citations, streamed."""
@@ -858,7 +751,49 @@ class AuditStore:
             last = batch[-1]["id"]
 
 
-def _turn_dict(row: sqlite3.Row) -> dict:
+def _join_turns(turn_rows: Iterator[Any], detail: Iterator[Any]) -> Iterator[dict]:
+    """Each turn row with its sentences and citations, from the join rows in `detail` (same order)."""
+    pending = next(detail, None)
+    for trow in turn_rows:
+        d = _turn_dict(trow)
+        sentences: list[dict] = []
+        while pending is not None and pending["t_id"] == d["id"]:
+            r = pending
+            if r["s_id"] is not None:
+                if not sentences or sentences[-1]["id"] != r["s_id"]:
+                    sentences.append(
+                        {
+                            "id": r["s_id"],
+                            "idx": r["idx"],
+                            "text": r["text"],
+                            "start": r["s_start"],
+                            "end": r["s_end"],
+                            "verdict": r["verdict"],
+                            "confidence": r["confidence"],
+                            "reason": r["reason"],
+                            "flagged": bool(r["flagged"]),
+                            "kind": r["kind"],
+                            "citations": [],
+                        }
+                    )
+                if r["rank"] is not None:
+                    sentences[-1]["citations"].append(
+                        {
+                            "doc_id": r["doc_id"],
+                            "title": r["title"],
+                            "page": r["page"],
+                            "section": r["section"],
+                            "start": r["c_start"],
+                            "end": r["c_end"],
+                            "quote": r["quote"],
+                        }
+                    )
+            pending = next(detail, None)
+        d["sentences"] = sentences
+        yield d
+
+
+def _turn_dict(row: Any) -> dict:
     d = dict(row)
     d["doc_ids"] = _loads(d.get("doc_ids"))
     d["versions"] = _loads(d.get("versions")) or {}

@@ -23,9 +23,9 @@ from pipeline.review.trail import ReviewStore
 from pipeline.schema import VeracityError
 
 
-def _db_path(args: argparse.Namespace) -> Path:
+def _db_path(args: argparse.Namespace) -> str | Path:
     if args.db:
-        return Path(args.db)
+        return args.db
     from pipeline.settings import Settings
 
     settings = Settings(home=Path(args.home)) if args.home else Settings()
@@ -50,7 +50,8 @@ def main(
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.review", description="Review UI accounts and the decision trail."
     )
-    parser.add_argument("--db", help="audit store (default: VERACITY_AUDIT_DB or HOME/audit.sqlite)")
+    parser.add_argument("--db", help="audit store: a SQLite file or a postgresql:// URL (default: VERACITY_DATABASE_URL, else "
+        "VERACITY_AUDIT_DB or HOME/audit.sqlite)")
     parser.add_argument("--home", help="Veracity home (default: VERACITY_HOME or the project directory)")
     sub = parser.add_subparsers(dest="command", required=True)
     for cmd, help_text in (
@@ -72,7 +73,7 @@ def main(
             if args.command in ("add-reviewer", "set-password"):
                 check_reviewer_name(args.name)
                 rs.add_reviewer(args.name, _read_password(stdin), replace=args.command == "set-password")
-                print(f"reviewer {args.name} can sign in at /ui/login ({rs.store.path})", file=stdout)
+                print(f"reviewer {args.name} can sign in at /ui/login ({rs.store.db.describe()})", file=stdout)
             elif args.command == "disable-reviewer":
                 rs.set_active(args.name, False)
                 print(f"reviewer {args.name} disabled", file=stdout)

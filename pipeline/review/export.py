@@ -50,7 +50,8 @@ def export_rows(
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     q = (
         "SELECT d.id AS decision_id, d.decided_at, d.reviewer, d.decision, d.comment, "
-        "(d.id = (SELECT MAX(x.id) FROM decisions x WHERE x.sentence_id = d.sentence_id)) AS current, "
+        "CASE WHEN d.id = (SELECT MAX(x.id) FROM decisions x WHERE x.sentence_id = d.sentence_id) THEN 1 "
+        "ELSE 0 END AS current, "
         "d.sentence_id, d.run_id, t.conversation_id, t.turn, t.corpus, d.verdict, d.sentence, s.reason, "
         "c.doc_id, c.title, c.page, c.section, c.quote "
         "FROM decisions d LEFT JOIN sentences s ON s.id = d.sentence_id "

@@ -1,12 +1,13 @@
 """The review trail: reviewers' decisions on flagged sentences, append-only, and the queue of
 flagged sentences with their current status.
 
-It lives in the audit store's SQLite file (pipeline.audit.store) beside the audit tables, in
-tables of its own, created here idempotently; the audit tables are only read.
+It lives in the audit store's database (pipeline.audit.store: SQLite or PostgreSQL) beside the audit
+tables, in tables of its own, created here idempotently; the audit tables are only read.
 
 Tables (review schema version 1, tracked in `review_schema`, separate from the audit store's)
 -------------------------------------------------------------------------------------------
-decisions        append-only: one row per decision; UPDATE and DELETE are refused by triggers
+decisions        append-only: one row per decision; UPDATE and DELETE (and TRUNCATE on PostgreSQL)
+                 are refused by triggers
     id INTEGER PRIMARY KEY AUTOINCREMENT
     sentence_id INTEGER            sentences.id of the flagged sentence (no foreign key: the trail
                                    outlives a re-verified turn)
@@ -23,13 +24,12 @@ reviewers        local accounts of the review UI (pipeline.review.accounts)
 from __future__ import annotations
 
 import os
-import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
-from pipeline.audit.store import AuditStore, apply_migrations, now
+from pipeline.audit.store import AuditStore, now
+from pipeline.db import Connection, DatabaseError, Dialect, Migration, count_if
 from pipeline.review.accounts import ReviewerAccounts, ReviewError, check_reviewer_name
 
 
@@ -58,7 +58,7 @@ STATUS_FILTERS = (*ReviewStatus, REVIEWED, ALL)
 # --- schema ----------------------------------------------------------------------------------------
 
 
-def _r1(conn: sqlite3.Connection) -> None:
+def _r1(conn: Connection) -> None:
     for sql in (
         """CREATE TABLE IF NOT EXISTS decisions (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -68,20 +68,32 @@ def _r1(conn: sqlite3.Connection) -> None:
             verdict TEXT, sentence TEXT)""",
         "CREATE INDEX IF NOT EXISTS decisions_sentence ON decisions(sentence_id, id)",
         "CREATE INDEX IF NOT EXISTS decisions_run ON decisions(run_id, id)",
-        """CREATE TRIGGER IF NOT EXISTS decisions_append_only_update BEFORE UPDATE ON decisions
-           BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END""",
-        """CREATE TRIGGER IF NOT EXISTS decisions_append_only_delete BEFORE DELETE ON decisions
-           BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END""",
         """CREATE TABLE IF NOT EXISTS reviewers (
             name TEXT PRIMARY KEY, password TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
             created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
     ):
+        conn.ddl(sql)
+    if conn.dialect == Dialect.SQLITE:
+        triggers = [
+            f"""CREATE TRIGGER IF NOT EXISTS decisions_append_only_{op.lower()} BEFORE {op} ON decisions
+                BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END"""
+            for op in ("UPDATE", "DELETE")
+        ]
+    else:
+        triggers = [
+            """CREATE OR REPLACE FUNCTION veracity_append_only() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN RAISE EXCEPTION 'decisions are append-only'; END $$""",
+            """CREATE TRIGGER decisions_append_only BEFORE UPDATE OR DELETE ON decisions
+               FOR EACH ROW EXECUTE FUNCTION veracity_append_only()""",
+            """CREATE TRIGGER decisions_append_only_truncate BEFORE TRUNCATE ON decisions
+               FOR EACH STATEMENT EXECUTE FUNCTION veracity_append_only()""",
+        ]
+    for sql in triggers:
         conn.execute(sql)
 
 
 # REVIEW_MIGRATIONS[i] brings the review tables to version i + 1; never edit an applied one.
-REVIEW_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_r1]
-REVIEW_SCHEMA_VERSION = len(REVIEW_MIGRATIONS)
+REVIEW_MIGRATIONS: list[Migration] = [_r1]
 
 
 # --- queue filters ---------------------------------------------------------------------------------
@@ -133,7 +145,7 @@ _QUEUE_FROM = """
 
 
 class ReviewStore(ReviewerAccounts):
-    """Decisions and reviewer accounts in the audit store's SQLite file. Thread-safe like AuditStore."""
+    """Decisions and reviewer accounts in the audit store's database. Thread-safe like AuditStore."""
 
     def __init__(self, store: AuditStore | str | os.PathLike) -> None:
         self._own = not isinstance(store, AuditStore)
@@ -151,13 +163,10 @@ class ReviewStore(ReviewerAccounts):
         self.close()
 
     def _migrate(self) -> None:
-        with self.store.transaction() as conn:
-            current = apply_migrations(conn, "review_schema", REVIEW_MIGRATIONS)
-        if current > REVIEW_SCHEMA_VERSION:
-            raise ReviewError(
-                f"review tables in {self.store.path} have version {current}, newer than this "
-                f"Veracity understands ({REVIEW_SCHEMA_VERSION}); upgrade Veracity"
-            )
+        try:
+            self.store.db.migrate("review_schema", REVIEW_MIGRATIONS, "the review tables")
+        except DatabaseError as exc:
+            raise ReviewError(str(exc)) from None
 
     # --- decisions ---------------------------------------------------------------------------------
     def decide(self, sentence_id: int, decision: str, reviewer: str, comment: str = "") -> dict:
@@ -184,7 +193,7 @@ class ReviewStore(ReviewerAccounts):
                 raise ReviewError(
                     f"sentence {sentence_id} is {row['verdict']}, not flagged: nothing to review"
                 )
-            cur = conn.execute(
+            decision_id = conn.insert(
                 "INSERT INTO decisions (sentence_id, turn_id, run_id, decision, comment, reviewer, decided_at, "
                 "verdict, sentence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -199,7 +208,7 @@ class ReviewStore(ReviewerAccounts):
                     row["text"],
                 ),
             )
-            return dict(conn.execute("SELECT * FROM decisions WHERE id = ?", (cur.lastrowid,)).fetchone())
+            return dict(conn.execute("SELECT * FROM decisions WHERE id = ?", (decision_id,)).fetchone())
 
     def history(self, sentence_id: int) -> list[dict]:
         """Every decision on the sentence, oldest first."""
@@ -271,7 +280,7 @@ class ReviewStore(ReviewerAccounts):
         """{'index': 1-based place of the sentence in the filtered queue (None when it is not in it), 'total'}."""
         where, args = f.where()
         row = self.store.query(
-            "SELECT COUNT(*) AS total, SUM(s.id < ?) AS before, SUM(s.id = ?) AS inside"
+            f"SELECT COUNT(*) AS total, {count_if('s.id < ?')} AS before, {count_if('s.id = ?')} AS inside"
             + _QUEUE_FROM
             + where,
             (int(sentence_id), int(sentence_id), *args),
@@ -316,11 +325,11 @@ class ReviewStore(ReviewerAccounts):
     def progress(self) -> list[dict]:
         """Per run (newest first): flagged, reviewed, open, one count per ReviewDecision and
         confirmed_share (confirmed / reviewed, None before any review)."""
-        per_decision = ", ".join(f"SUM(d.decision = '{d}') AS {d}" for d in ReviewDecision)
+        per_decision = ", ".join(count_if(f"d.decision = '{d}'") + f" AS {d}" for d in ReviewDecision)
         stats = {
             r["run_id"]: r
             for r in self.store.query(
-                f"SELECT t.run_id, COUNT(*) AS flagged, SUM(d.id IS NOT NULL) AS reviewed, {per_decision}"
+                f"SELECT t.run_id, COUNT(*) AS flagged, {count_if('d.id IS NOT NULL')} AS reviewed, {per_decision}"
                 + _QUEUE_FROM
                 + " WHERE s.flagged = 1 GROUP BY t.run_id"
             )

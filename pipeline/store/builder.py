@@ -28,6 +28,7 @@ from pipeline.store.index_files import (
     write_version,
     writer_lock,
 )
+from pipeline.store.jobs import index_lock
 
 EMBED_FLUSH = 512  # chunks buffered before an embedding call; big enough for efficient batches
 
@@ -112,7 +113,7 @@ def index_corpus(
     embedder = embedder or get_embedder(config.embedder)
     cdir = corpus_dir(settings.indexes_dir, config.name)
     chunk_cfg = config.chunking.to_dict()
-    with writer_lock(cdir):
+    with index_lock(settings, config.name), writer_lock(cdir):  # one replica, then one process
         prev_manifest, prev_docs, prev_chunks, prev_vecs = load_previous(current_version(cdir))
         compatible = (
             prev_manifest is not None

@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline.settings import PROJECT_ROOT
 
 PIPELINE = PROJECT_ROOT / "pipeline"
-GROUND = {"schema", "settings", "text", "files", "segments", "models", "__init__"}
+GROUND = {"schema", "settings", "text", "files", "segments", "models", "db", "__init__"}
 LAYER = {"ingest": 1, "store": 2, "retrieval": 3, "verification": 4, "audit": 5, "review": 5, "cli": 6}
 
 

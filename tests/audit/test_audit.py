@@ -408,8 +408,8 @@ def _result(answer: str, verdicts: list[tuple[str, Label, str]]) -> Verification
     return VerificationResult(answer, sentences, answer, "annotate", {"total": 12.5}, {"verifier": "test"})
 
 
-def test_store_api_for_ui_and_rest(tmp_path):
-    db = tmp_path / "audit.sqlite"
+def test_store_api_for_ui_and_rest(db_location):
+    db = db_location  # SQLite, then PostgreSQL
     answer = "Customer may terminate on sixty (60) days' notice. The fee is USD 12,500. Thanks!"
     result = _result(
         answer,
@@ -457,11 +457,10 @@ def test_store_api_for_ui_and_rest(tmp_path):
         runs = {r["run_id"]: r for r in store.runs()}
         assert runs["api"]["kind"] == "api" and runs["api"]["flagged_sentences"] == 1
         assert runs["nightly"]["done"] == 1 and runs["nightly"]["errors"] == 0
-    conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    conn.execute("INSERT INTO schema_version VALUES (?, 'future')", (SCHEMA_VERSION + 1,))
-    conn.commit()
-    conn.close()
+    with AuditStore(db) as store, store.db.connection() as conn:
+        if isinstance(db, Path):
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.execute("INSERT INTO schema_version VALUES (?, 'future')", (SCHEMA_VERSION + 1,))
     with pytest.raises(AuditStoreError, match="newer"):
         AuditStore(db)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -119,10 +118,12 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def rs(home: Path):
-    store = AuditStore(home / "audit.sqlite")
+def rs(home: Path, db_location):
+    """The review store, on SQLite (HOME/audit.sqlite) and on PostgreSQL (a fresh database)."""
+    store = AuditStore(db_location)
     review = ReviewStore(store)
     review.ids = seed(store)
+    review.database_url = db_location if isinstance(db_location, str) else None
     yield review
     store.close()
 
@@ -206,11 +207,10 @@ def test_decisions_append_only_and_latest_wins(rs: ReviewStore):
     assert rs.current(sid)["id"] == third["id"] and rs.status(sid) == "escalated"
     assert first["id"] < second["id"] < third["id"]
     # nothing can be rewritten or removed, not even with SQL
-    conn = sqlite3.connect(rs.store.path)
-    for sql in ("UPDATE decisions SET decision = 'dismissed'", "DELETE FROM decisions"):
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            conn.execute(sql)
-    conn.close()
+    with rs.store.db.connection(private=True) as conn:
+        for sql in ("UPDATE decisions SET decision = 'dismissed'", "DELETE FROM decisions"):
+            with pytest.raises(rs.store.db.errors, match="append-only"):
+                conn.execute(sql)
     assert len(rs.history(sid)) == 3
 
 
@@ -231,7 +231,7 @@ def test_schema_is_idempotent_and_leaves_audit_schema(rs: ReviewStore):
     assert again.status(rs.ids["t1.0"]) == "confirmed"
     again.close()
     assert AuditStore(rs.store.path).schema_version() == version
-    tables = {r["name"] for r in rs.store.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = rs.store.db.tables()
     assert {"decisions", "reviewers", "review_schema", "sentences", "turns"} <= tables
 
 
@@ -370,7 +370,7 @@ class FakeEngine:
 @pytest.fixture
 def ui(home: Path, rs: ReviewStore):
     rs.add_reviewer("alice", PASSWORD)
-    settings = Settings(home=home, corpora_dir=home / "corpora")
+    settings = Settings(home=home, corpora_dir=home / "corpora", database_url=rs.database_url)
     app = FastAPI()
     app.state.veracity = SimpleNamespace(engine=FakeEngine())
     app.include_router(build_ui_router(settings), prefix="/ui")
@@ -615,7 +615,9 @@ def test_concurrent_and_forwarded_guesses_are_throttled(home: Path, rs: ReviewSt
     from api.config import ApiSettings
 
     rs.add_reviewer("alice", PASSWORD)
-    settings = ApiSettings(home=home, corpora_dir=home / "corpora", auth_disabled=True, serve_corpora=[])
+    settings = ApiSettings(
+        home=home, corpora_dir=home / "corpora", auth_disabled=True, serve_corpora=[], database_url=rs.database_url
+    )
     app = FastAPI()
     app.include_router(build_ui_router(settings), prefix="/ui")
     with ThreadedServer(app, settings) as srv:
