@@ -6,7 +6,7 @@ paraphrase keeps, an invented detail does not: every content word, number and na
 claim is matched in the evidence. This module turns one fact's evidence into features (the model's
 probabilities over its windows, how much of the claim the windows cover, retrieval similarity, slot
 check outcomes) and a model trained by `scripts/train_decision.py` on labelled answer sentences (a
-small gradient-boosted tree ensemble, or a logistic regression) turns them into p(supported). Plain
+logistic regression, or a small gradient-boosted tree ensemble) turns them into p(supported). Plain
 numpy and Python at run time: no scikit-learn on the query path.
 """
 
