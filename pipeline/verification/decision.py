@@ -5,8 +5,9 @@ accrue interest of 1.5% a month" against "Late payments bear interest at 1.5% pe
 paraphrase keeps, an invented detail does not: every content word, number and named term of the
 claim is matched in the evidence. This module turns one fact's evidence into features (the model's
 probabilities over its windows, how much of the claim the windows cover, retrieval similarity, slot
-check outcomes) and a logistic regression trained by `scripts/train_decision.py` on labelled answer
-sentences turns them into p(supported). Plain numpy at run time: no scikit-learn on the query path.
+check outcomes) and a model trained by `scripts/train_decision.py` on labelled answer sentences (a
+logistic regression, or a small gradient-boosted tree ensemble) turns them into p(supported). Plain
+numpy and Python at run time: no scikit-learn on the query path.
 """
 
 from __future__ import annotations
@@ -139,9 +140,14 @@ def fact_features(fact: Fact) -> dict[str, float]:
         "coverage_union": _cover(claim, union),
         "missing_union": float(len(claim - union)),
         "numbers_covered": len(numbers & union) / len(numbers) if numbers else 1.0,
-        "number_matched": float(any(c.ok and c.kind == CheckKind.NUMBER for wi in eligible for c in fact.checks[wi])),
+        "number_matched": float(
+            any(c.ok and c.kind == CheckKind.NUMBER for wi in eligible for c in fact.checks[wi])
+        ),
         "numbers_all_matched": float(
-            any(sum(c.ok and c.kind == CheckKind.NUMBER for c in fact.checks[wi]) >= n_quantities for wi in eligible)
+            any(
+                sum(c.ok and c.kind == CheckKind.NUMBER for c in fact.checks[wi]) >= n_quantities
+                for wi in eligible
+            )
         ),
         "has_quantity": float(fact.has_quantity),
         "negation_differs": float(
@@ -156,8 +162,33 @@ def fact_features(fact: Fact) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
+class Tree:
+    """One regression tree in array form (scikit-learn's layout): node i splits on FEATURES[feature[i]]
+    at threshold[i] (x <= threshold goes left); a node whose left child is -1 is a leaf with `value`."""
+
+    feature: tuple[int, ...]
+    threshold: tuple[float, ...]
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+    value: tuple[float, ...]
+
+    def predict(self, x: np.ndarray) -> float:
+        node = 0
+        while self.left[node] != -1:
+            # scikit-learn compares features as float32; so does this, to give the same leaf
+            go_left = np.float32(x[self.feature[node]]) <= self.threshold[node]
+            node = self.left[node] if go_left else self.right[node]
+        return self.value[node]
+
+    def to_json(self) -> dict:
+        return {k: list(getattr(self, k)) for k in ("feature", "threshold", "left", "right", "value")}
+
+
+@dataclass(frozen=True)
 class SupportModel:
-    """Standardised logistic regression over FEATURES; `threshold` is where 'supported' starts."""
+    """p(supported) over FEATURES; `threshold` is where 'supported' starts. With `trees`, a gradient-
+    boosted ensemble on the raw features (log-odds `bias` + `learning_rate` x the trees' sum); without,
+    a logistic regression over the features standardised by `mean` and `scale`."""
 
     weights: tuple[float, ...]
     bias: float
@@ -165,22 +196,28 @@ class SupportModel:
     scale: tuple[float, ...]
     threshold: float
     version: str = ""
+    trees: tuple[Tree, ...] = ()
+    learning_rate: float = 0.0
+
+    @property
+    def kind(self) -> str:
+        return "boosting" if self.trees else "logistic"
 
     def p_supported(self, features: dict[str, float]) -> float:
-        x = (np.array([features[k] for k in FEATURES]) - np.array(self.mean)) / np.array(self.scale)
-        z = float(x @ np.array(self.weights) + self.bias)
+        x = np.array([features[k] for k in FEATURES], dtype=np.float64)
+        if self.trees:
+            z = self.bias + self.learning_rate * sum(t.predict(x) for t in self.trees)
+        else:
+            z = float(((x - np.array(self.mean)) / np.array(self.scale)) @ np.array(self.weights) + self.bias)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def to_json(self) -> dict:
-        return {
-            "features": list(FEATURES),
-            "weights": list(self.weights),
-            "bias": self.bias,
-            "mean": list(self.mean),
-            "scale": list(self.scale),
-            "threshold": self.threshold,
-            "version": self.version,
-        }
+        out = {"kind": self.kind, "features": list(FEATURES), "bias": self.bias}
+        if self.trees:
+            out |= {"learning_rate": self.learning_rate, "trees": [t.to_json() for t in self.trees]}
+        else:
+            out |= {"weights": list(self.weights), "mean": list(self.mean), "scale": list(self.scale)}
+        return out | {"threshold": self.threshold, "version": self.version}
 
 
 def load_support_model(path: Path = MODEL_PATH) -> SupportModel | None:
@@ -190,11 +227,19 @@ def load_support_model(path: Path = MODEL_PATH) -> SupportModel | None:
     data = json.loads(path.read_text(encoding="utf-8"))
     if tuple(data["features"]) != FEATURES:
         raise ValueError(f"{path}: trained on other features than this code computes; retrain it")
+    trees = tuple(
+        Tree(
+            tuple(t["feature"]), tuple(t["threshold"]), tuple(t["left"]), tuple(t["right"]), tuple(t["value"])
+        )
+        for t in data.get("trees", ())
+    )
     return SupportModel(
-        tuple(data["weights"]),
+        tuple(data.get("weights", ())),
         float(data["bias"]),
-        tuple(data["mean"]),
-        tuple(data["scale"]),
+        tuple(data.get("mean", ())),
+        tuple(data.get("scale", ())),
         float(data["threshold"]),
         str(data.get("version", "")),
+        trees,
+        float(data.get("learning_rate", 0.0)),
     )

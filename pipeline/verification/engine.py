@@ -270,7 +270,7 @@ class Engine:
         versions = {
             "embedder": retriever.embedder.id,
             "verifier": scorer.name,
-            "decision": f"logistic@{self.support.version}" if self.support else "rule-only",
+            "decision": f"{self.support.kind}@{self.support.version}" if self.support else "rule-only",
             "index": index_version,
         }
 
