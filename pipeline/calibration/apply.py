@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tomllib
@@ -11,6 +12,9 @@ from pathlib import Path
 
 from pipeline.calibration.labels import CalibrationError
 from pipeline.files import atomic_write
+from pipeline.settings import Settings
+from pipeline.store.corpora import corpus_config
+from pipeline.verification.decision import load_support_model
 
 _TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
 
@@ -77,3 +81,23 @@ def write_calibration(
     atomic_write(history, lambda fh: fh.write(old + line))
     atomic_write(definition, lambda fh: fh.write(new_text))
     return entry
+
+
+def in_force(name: str, settings: Settings) -> dict:
+    """A corpus's thresholds in force (the learned decision's as the shipped model has it unless
+    the corpus sets one) and its latest calibration: when, from how many labels, from what; None
+    when never calibrated."""
+    config = corpus_config(name, settings)
+    thresholds = dataclasses.asdict(config.thresholds)
+    if thresholds["decision"] is None:
+        support = load_support_model()
+        thresholds["decision"] = support.threshold if support else None
+    history = read_history(settings.corpora_dir / f"{name}.toml")
+    last = history[-1] if history else None
+    calibration = (
+        {k: last.get(k) for k in ("calibrated_at", "labels", "errors", "source", "target_precision")}
+        | {"calibrations": len(history)}
+        if last
+        else None
+    )
+    return {"thresholds": thresholds, "calibration": calibration}
