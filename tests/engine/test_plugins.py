@@ -14,9 +14,7 @@ from pipeline.store.corpora import CorpusError, corpus_config
 from pipeline.verification.engine import Engine
 from pipeline.verification.judges import JUDGES, UnknownJudge, make_judge
 
-CONTRADICTING = (
-    "Customer may terminate the Agreement for convenience upon sixty (60) days' prior written notice."
-)
+CONTRADICTING = "Customer may terminate the Agreement for convenience upon sixty (60) days' prior written notice."
 
 
 def test_registries_name_their_entries_and_refuse_unknown_names():

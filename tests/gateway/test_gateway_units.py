@@ -109,7 +109,7 @@ class _Verifier:
 
 @pytest.mark.parametrize("slow", [False, True], ids=["stale-verdict-ready", "stale-verdict-pending"])
 def test_a_moved_boundary_never_releases_a_stale_verdict(slow):
-    """ "Acme Inc." is verified speculatively (it could end there), then "The" + "rmo" moves the
+    """"Acme Inc." is verified speculatively (it could end there), then "The" + "rmo" moves the
     boundary: in block mode its contradicted verdict would end the stream if it were ever used."""
     pieces = ["Acme", " Inc.", " The", "rmo", " makes", " pumps.", " The", " fee", " is", " high."]
     text = "".join(pieces)
@@ -257,12 +257,8 @@ def test_serve_mounts_the_gateway_named_in_settings(tmp_path):
     from api.config import ApiSettings
 
     toml = tmp_path / "gateway.toml"
-    toml.write_text(
-        '[[upstreams]]\nname = "local"\nbase_url = "http://127.0.0.1:9/v1"\nmodels = ["qwen-7b"]\n'
-    )
-    plain = create_app(
-        ApiSettings(home=tmp_path, auth_disabled=True, serve_corpora=[]), engine_factory=lambda s: None
-    )
+    toml.write_text('[[upstreams]]\nname = "local"\nbase_url = "http://127.0.0.1:9/v1"\nmodels = ["qwen-7b"]\n')
+    plain = create_app(ApiSettings(home=tmp_path, auth_disabled=True, serve_corpora=[]), engine_factory=lambda s: None)
     with_gateway = create_app(
         ApiSettings(home=tmp_path, auth_disabled=True, serve_corpora=[], gateway_config=toml),
         engine_factory=lambda s: None,

@@ -652,9 +652,7 @@ def test_logout_revokes_the_session(ui: TestClient):
     assert ui.post("/ui/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
     ui.cookies.set(COOKIE, saved, path="/ui")  # the copy an attacker kept
     assert ui.get("/ui/queue", follow_redirects=False).status_code == 303
-    r = ui.post(
-        f"/ui/items/{sid}/decide", data={"decision": "confirmed", "csrf": token}, follow_redirects=False
-    )
+    r = ui.post(f"/ui/items/{sid}/decide", data={"decision": "confirmed", "csrf": token}, follow_redirects=False)
     assert r.status_code in (303, 403) and ui.rs.current(sid) is None
     assert sign_in(ui).status_code == 303 and ui.get("/ui/queue").status_code == 200  # a new session works
 

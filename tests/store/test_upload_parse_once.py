@@ -21,9 +21,7 @@ def test_accepted_upload_is_indexed_from_its_first_parse(tmp_path, embedder, mon
 
     parsed_again = []
     real_parse = builder._parse
-    monkeypatch.setattr(
-        builder, "_parse", lambda item: parsed_again.append(item[0].doc_id) or real_parse(item)
-    )
+    monkeypatch.setattr(builder, "_parse", lambda item: parsed_again.append(item[0].doc_id) or real_parse(item))
     report = uploads.reindex("memos", settings, "contracts", embedder=embedder, parsed=accepted.parsed)
     assert report.added == ["notice.txt"] and parsed_again == []
 
