@@ -86,12 +86,12 @@ _TEMPLATE = HTML.from_string("""<!DOCTYPE html>
 <main>
 {% macro ci(pair) %}<span class="muted small">[{{ '%.2f' | format(pair[0]) }}–{{ '%.2f' | format(pair[1]) }}]</span>{% endmacro %}
 <h1>Veracity calibration <code>{{ corpus }}</code></h1>
-<div class="muted small">labels: {{ source }} · {{ n_answers }} answers · {{ cal.n_sentences }} labelled sentences
+<div class="muted small">labels: {{ source }} · answers: {{ n_answers }} · {{ cal.n_sentences }} labelled sentences
  · {% if cal.target_precision is not none %}target: flag precision ≥ {{ cal.target_precision }}{% else %}target: best F1 of flags{% endif %}
  · generated {{ generated }}</div>
 
 {% if few %}
-<p class="warn" role="alert" id="few-labels">Few labels: {% for name, n in few %}{{ n }} {{ name }}{% if not loop.last %}, {% endif %}{% endfor %}
+<p class="warn" role="alert" id="few-labels">Few labels: {% for name, n in few %}{{ n }} {{ name }}{% if not loop.last %}, {% endif %}{% endfor %}{{ ' ' }}
 (fewer than {{ min_class }} in a class). The figures below are rough; the intervals show how rough.</p>
 {% endif %}
 {% if not cal.reached %}
@@ -144,12 +144,12 @@ _TEMPLATE = HTML.from_string("""<!DOCTYPE html>
 <p class="muted small">Grey: every point of the sweep; line: the best precision at each recall; filled: chosen; open: current.</p>
 </div>
 <div class="panel"><h2 style="margin-top:0">Confusion matrix (chosen)</h2>
-<table id="confusion">
+<div style="overflow-x: auto"><table id="confusion" class="small">
 <tr><th>label ↓ / verdict →</th>{% for l in labels %}<th class="num">{{ l.replace('_', ' ') }}</th>{% endfor %}</tr>
 {% for gold, row in outcomes['chosen'].confusion.items() %}
 <tr><th>{{ gold }}</th>{% for l in labels %}<td class="num">{{ row[l] }}</td>{% endfor %}</tr>
 {% endfor %}
-</table>
+</table></div>
 </div>
 </div>
 
