@@ -235,7 +235,7 @@ class Calibration:
 
 
 def _grid(values: Iterable[float], current: float | None) -> list[float]:
-    return sorted(set(values) | ({round(current, 4)} if current is not None else set()))
+    return sorted(set(values) | ({current} if current is not None else set()))
 
 
 def calibrate(
@@ -249,10 +249,9 @@ def calibrate(
     agreement of contradicted/unsupported with the labels, when they say which) and review_band
     (with a target: the narrowest band at which hard flags reach it; else the best hard-flag F1).
     Ties keep the thresholds closest to the current ones."""
-    usable = records
-    if not usable:
+    if not records:
         raise ValueError("no labelled sentences to calibrate on")
-    now, _ = evaluate(usable, current, support)
+    now, _ = evaluate(records, current, support)
     shipped = support.threshold if support is not None else None
     cur_decision = current.decision if current.decision is not None else shipped
 
@@ -267,7 +266,7 @@ def calibrate(
     for e in _grid(ENTAIL_GRID, current.entail):
         for d in _grid(DECISION_GRID, cur_decision) if support is not None else [None]:
             th = dataclasses.replace(current, entail=e, decision=current.decision if d == cur_decision else d)
-            grid.append(evaluate(usable, th, support)[0])
+            grid.append(evaluate(records, th, support)[0])
     if target_precision is None:
         reached = True
         best = max(grid, key=lambda p: (round(p.f1, 9), -distance(p.thresholds)))
@@ -284,14 +283,14 @@ def calibrate(
             ),
         )
     th = best.thresholds
-    three_way = any(r.sentence.gold in (Label.CONTRADICTED, Label.UNSUPPORTED) for r in usable)
+    three_way = any(r.sentence.gold in (Label.CONTRADICTED, Label.UNSUPPORTED) for r in records)
     if three_way:
         th = max(
             (dataclasses.replace(th, contradict=c) for c in _grid(CONTRADICT_GRID, current.contradict)),
-            key=lambda t: (_agreement(usable, t, support), -distance(t)),
+            key=lambda t: (_agreement(records, t, support), -distance(t)),
         )
     bands = [
-        evaluate(usable, dataclasses.replace(th, review_band=b), support)[0]
+        evaluate(records, dataclasses.replace(th, review_band=b), support)[0]
         for b in _grid(BAND_GRID, current.review_band)
     ]
     hard_ok = [p for p in bands if target_precision is not None and p.hard["p"] >= target_precision - 1e-12]
@@ -301,7 +300,7 @@ def calibrate(
         else max(bands, key=lambda p: (round(p.hard["f1"], 9), -distance(p.thresholds)))
     )
     return Calibration(
-        now, chosen, grid, target_precision, reached, len(usable), sum(r.sentence.error for r in usable)
+        now, chosen, grid, target_precision, reached, len(records), sum(r.sentence.error for r in records)
     )
 
 
