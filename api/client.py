@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
-from api.models import BatchResponse, CorpusInfo, JobInfo, VerifyResponse
+from api.models import BatchResponse, CorpusDetail, CorpusInfo, JobInfo, VerifyResponse
 from pipeline.schema import Mode
 
 __all__ = ["VeracityAPIError", "VeracityClient"]
@@ -87,8 +87,8 @@ class VeracityClient:
     def corpora(self) -> list[CorpusInfo]:
         return [CorpusInfo.model_validate(c) for c in self._call("GET", "/v1/corpora")["corpora"]]
 
-    def corpus(self, name: str) -> CorpusInfo:
-        return CorpusInfo.model_validate(self._call("GET", f"/v1/corpora/{quote(name, safe='')}"))
+    def corpus(self, name: str) -> CorpusDetail:
+        return CorpusDetail.model_validate(self._call("GET", f"/v1/corpora/{quote(name, safe='')}"))
 
     def upload(self, corpus: str, paths: Sequence[str | Path], domain: str | None = None) -> JobInfo:
         """Upload files (streamed from disk); returns the indexing job (poll it with `job` or `wait`)."""

@@ -324,6 +324,22 @@ class CorpusInfo(BaseModel):
     uploaded_documents: int = Field(0, description="Files uploaded through the API")
 
 
+class CalibrationInfo(BaseModel):
+    calibrated_at: str = Field(description="When `veracity calibrate --write` set the thresholds (UTC)")
+    labels: int = Field(description="Labelled sentences the thresholds were chosen on")
+    errors: int | None = Field(None, description="Of them, real errors")
+    source: str = Field("", description="The label file or the review decisions used")
+    target_precision: float | None = Field(None, description="The flag precision aimed at (None: best F1)")
+    calibrations: int = Field(1, description="Calibrations recorded in the corpus's history file")
+
+
+class CorpusDetail(CorpusInfo):
+    thresholds: dict[str, float | None] = Field(
+        default_factory=dict, description="Verdict thresholds in force (see Thresholds in pipeline/settings.py)"
+    )
+    calibration: CalibrationInfo | None = Field(None, description="The latest calibration; null: set by hand")
+
+
 class CorpusList(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"corpora": [_CORPUS_EXAMPLE]}]})
 

@@ -69,6 +69,7 @@ from common import (  # noqa: E402
     table,
 )
 
+from pipeline.calibration.labels import gold_offsets  # noqa: E402 - also imported from here by scripts
 from pipeline.settings import Settings  # noqa: E402
 from pipeline.verification.decision import load_support_model  # noqa: E402
 from pipeline.verification.engine import Engine  # noqa: E402
@@ -449,17 +450,6 @@ def dev_settings(corpus: str, doc_ids: set[str], home: Path) -> tuple[Settings, 
         f"{time.perf_counter() - t:.1f}s, failures={len(rep.failures)}"
     )
     return settings, f"{how} under {home} (default home had no complete index)"
-
-
-def gold_offsets(row: dict) -> list[tuple[int, int]]:
-    spans, pos = [], 0
-    for s in row["sentences"]:
-        start = row["answer"].find(s["text"], pos)
-        if start < 0:
-            raise ValueError(f"{row['id']}: sentence not found in answer: {s['text'][:60]}")
-        spans.append((start, start + len(s["text"])))
-        pos = start + len(s["text"])
-    return spans
 
 
 _TOK = re.compile(r"[a-z0-9]+")

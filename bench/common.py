@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from pipeline.calibration.metrics import flag_metrics, prf  # noqa: E402, F401 - used by the benchmarks
 from pipeline.models.offline import stay_offline  # noqa: E402
 
 stay_offline()
@@ -58,13 +59,6 @@ def confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -
     return m
 
 
-def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"p": p, "r": r, "f1": f, "tp": tp, "fp": fp, "fn": fn}
-
-
 def classification(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> dict:
     """Accuracy, per-class P/R/F1 and macro-F1 over `labels` (gold outside labels must be filtered)."""
     n = len(gold)
@@ -82,13 +76,6 @@ def classification(gold: Sequence[str], pred: Sequence[str], labels: Sequence[st
         "per_class": per,
         "confusion": confusion(gold, pred, labels),
     }
-
-
-def flag_metrics(gold_flag: Sequence[bool], pred_flag: Sequence[bool]) -> dict[str, float]:
-    tp = sum(1 for g, p in zip(gold_flag, pred_flag, strict=True) if g and p)
-    fp = sum(1 for g, p in zip(gold_flag, pred_flag, strict=True) if not g and p)
-    fn = sum(1 for g, p in zip(gold_flag, pred_flag, strict=True) if g and not p)
-    return prf(tp, fp, fn) | {"n": len(gold_flag)}
 
 
 def best_threshold(

@@ -221,6 +221,13 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return run_report(args, settings)
 
 
+@command("calibrate")
+def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.calibration.cli import run_calibrate
+
+    return run_calibrate(args, settings)
+
+
 @command("train-verifier")
 def cmd_train_verifier(args: argparse.Namespace, settings: Settings) -> int:
     import subprocess
@@ -296,6 +303,20 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("report", help="regenerate an audit run's report from the store")
     s.add_argument("run_id")
     s.add_argument("--out", help="output directory (default: the run's)")
+
+    s = sub.add_parser("calibrate", help="choose a corpus's thresholds from labelled answers or reviews")
+    s.add_argument("name", help="corpus")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--labels", help="labelled answers (JSONL, the format of bench/data/dev_answers.jsonl)")
+    src.add_argument("--from-reviews", action="store_true", help="the review trail's latest decisions")
+    s.add_argument(
+        "--run", action="append", default=[], metavar="RUN_ID", help="with --from-reviews: only these runs"
+    )
+    s.add_argument("--target-precision", type=float, help="flag precision to reach (default: best F1)")
+    s.add_argument("--report", help="the HTML report (default: calibration-CORPUS.html here)")
+    s.add_argument(
+        "--write", action="store_true", help="write the chosen thresholds into corpora/CORPUS.toml"
+    )
 
     s = sub.add_parser("train-verifier", help="rebuild the verifier model from ../shared/data")
     s.add_argument("train_args", nargs=argparse.REMAINDER, help="passed to scripts/train_verifier.py")

@@ -22,6 +22,9 @@ class Thresholds:
     # A fact the learned decision scores within this distance below its threshold is reported
     # `unchecked` ("needs review") rather than `unsupported`: the evidence is close to stating it.
     review_band: float = 0.15
+    # Where the learned decision's p(supported) starts 'supported'; None: the shipped model's own
+    # threshold. Set per corpus by `veracity calibrate`.
+    decision: float | None = None
     # A failed slot check speaks only for on-topic evidence: relevance at least
     # max(on_topic_floor, on_topic_share * the best window's), or at least contradiction_relevance
     # when the judge also leans to contradiction (p >= veto_contradict). Such a failure vetoes support

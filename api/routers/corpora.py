@@ -11,9 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal
 from api.dependencies import Auth, CorpusName, State, readable, writable
 from api.errors import ApiError, corpus_not_found
-from api.models import CorpusInfo, CorpusList, JobInfo
+from api.models import CorpusDetail, CorpusList, JobInfo
 from api.routers.error_docs import AUTH_ERRORS, CORPUS_404, error_responses
 from api.uploads import receive_upload
+from pipeline.calibration.apply import in_force
 from pipeline.settings import Settings
 from pipeline.store import uploads as docs
 from pipeline.store.corpora import list_corpora
@@ -48,8 +49,8 @@ async def corpora(p: Auth, state: State) -> dict:
 
 @router.get(
     "/v1/corpora/{name}",
-    response_model=CorpusInfo,
-    summary="One corpus",
+    response_model=CorpusDetail,
+    summary="One corpus, with the thresholds in force and its latest calibration",
     responses={**AUTH_ERRORS, **CORPUS_404},
 )
 async def corpus(name: CorpusName, request: Request, p: Auth, state: State) -> dict:
@@ -57,7 +58,7 @@ async def corpus(name: CorpusName, request: Request, p: Auth, state: State) -> d
     request.state.corpus = name
     for row in await run_in_threadpool(_rows, state.settings, p):
         if row["name"] == name:
-            return row
+            return row | await run_in_threadpool(in_force, name, state.settings)
     raise corpus_not_found(name)
 
 

@@ -27,7 +27,9 @@ def run_routes(ui: ReviewUI) -> APIRouter:
             r["queue_href"] = b + "queue" + qs({"run": r["run_id"]})
             r["open_href"] = b + "queue" + qs({"run": r["run_id"], "status": ReviewStatus.OPEN})
             r["export_href"] = b + "export.csv" + qs({"run": r["run_id"]})
-        return ui.render(request, "runs.html", s, rows=rows, export_href=b + "export.csv")
+        return ui.render(
+            request, "runs.html", s, rows=rows, weeks=ui.review.weekly(), export_href=b + "export.csv"
+        )
 
     @router.get("/export.csv", name="ui_export")
     def export(request: Request, run: str = "", corpus: str = "", latest: str = "") -> Response:

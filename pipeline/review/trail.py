@@ -4,7 +4,7 @@ flagged sentences with their current status.
 It lives in the audit store's database (pipeline.audit.store: SQLite or PostgreSQL) beside the audit
 tables, in tables of its own, created here idempotently; the audit tables are only read.
 
-Tables (review schema version 1, tracked in `review_schema`, separate from the audit store's)
+Tables (review schema version 2, tracked in `review_schema`, separate from the audit store's)
 -------------------------------------------------------------------------------------------
 decisions        append-only: one row per decision; UPDATE and DELETE (and TRUNCATE on PostgreSQL)
                  are refused by triggers
@@ -12,7 +12,8 @@ decisions        append-only: one row per decision; UPDATE and DELETE (and TRUNC
     sentence_id INTEGER            sentences.id of the flagged sentence (no foreign key: the trail
                                    outlives a re-verified turn)
     turn_id INTEGER, run_id TEXT   copied from the sentence's turn when deciding
-    decision TEXT                  a ReviewDecision: confirmed | dismissed | escalated
+    decision TEXT                  a ReviewDecision: confirmed | dismissed | escalated on a flagged
+                                   sentence, missed on a supported one (version 2)
     comment TEXT                   free text, '' when none
     reviewer TEXT, decided_at TEXT who (reviewer name) and when (UTC ISO-8601)
     verdict TEXT, sentence TEXT    the verdict and sentence text as the reviewer saw them
@@ -25,12 +26,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pipeline.audit.store import AuditStore, now
 from pipeline.db import Connection, DatabaseError, Dialect, Migration, count_if
 from pipeline.review.accounts import ReviewerAccounts, ReviewError, check_reviewer_name
+from pipeline.schema import Label
 
 
 class ReviewDecision(StrEnum):
@@ -39,6 +42,11 @@ class ReviewDecision(StrEnum):
     CONFIRMED = "confirmed"  # a real error
     DISMISSED = "dismissed"  # a false alarm
     ESCALATED = "escalated"  # for someone else to decide
+    MISSED = "missed"  # a supported sentence that is in fact an error (a missed flag)
+
+
+# the decisions on a flagged sentence; MISSED is the one decision on a supported sentence
+FLAG_DECISIONS = (ReviewDecision.CONFIRMED, ReviewDecision.DISMISSED, ReviewDecision.ESCALATED)
 
 
 class ReviewStatus(StrEnum):
@@ -92,8 +100,36 @@ def _r1(conn: Connection) -> None:
         conn.execute(sql)
 
 
+def _r2(conn: Connection) -> None:
+    """'missed' joins the decisions' CHECK. SQLite cannot alter a CHECK, so there the table is rebuilt
+    (rows copied as they are, ids kept) with its indexes and append-only triggers; PostgreSQL swaps
+    the constraint in place (the row triggers do not fire on ALTER)."""
+    allowed = "('confirmed', 'dismissed', 'escalated', 'missed')"
+    if conn.dialect != Dialect.SQLITE:
+        conn.execute(
+            "ALTER TABLE decisions DROP CONSTRAINT IF EXISTS decisions_decision_check, "
+            f"ADD CONSTRAINT decisions_decision_check CHECK (decision IN {allowed})"
+        )
+        return
+    conn.execute("DROP TRIGGER IF EXISTS decisions_append_only_update")
+    conn.execute("DROP TRIGGER IF EXISTS decisions_append_only_delete")
+    conn.ddl(
+        f"""CREATE TABLE decisions_v2 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            sentence_id INTEGER NOT NULL, turn_id INTEGER, run_id TEXT,
+            decision TEXT NOT NULL CHECK (decision IN {allowed}),
+            comment TEXT NOT NULL DEFAULT '', reviewer TEXT NOT NULL, decided_at TEXT NOT NULL,
+            verdict TEXT, sentence TEXT)"""
+    )
+    conn.execute("INSERT INTO decisions_v2 SELECT * FROM decisions")
+    conn.execute("DROP TABLE decisions")
+    conn.execute("ALTER TABLE decisions_v2 RENAME TO decisions")
+    _r1(conn)  # indexes and triggers again (the reviewers table exists: IF NOT EXISTS)
+
+
 # REVIEW_MIGRATIONS[i] brings the review tables to version i + 1; never edit an applied one.
-REVIEW_MIGRATIONS: list[Migration] = [_r1]
+REVIEW_MIGRATIONS: list[Migration] = [_r1, _r2]
+REVIEW_SCHEMA_VERSION = len(REVIEW_MIGRATIONS)
 
 
 # --- queue filters ---------------------------------------------------------------------------------
@@ -170,7 +206,8 @@ class ReviewStore(ReviewerAccounts):
 
     # --- decisions ---------------------------------------------------------------------------------
     def decide(self, sentence_id: int, decision: str, reviewer: str, comment: str = "") -> dict:
-        """Append a decision on a flagged sentence; returns the stored row. Earlier decisions stay."""
+        """Append a decision on a flagged sentence (or 'missed' on a supported one); returns the
+        stored row. Earlier decisions stay."""
         try:
             decision = ReviewDecision(decision)
         except ValueError:
@@ -189,7 +226,12 @@ class ReviewStore(ReviewerAccounts):
             ).fetchone()
             if row is None:
                 raise ReviewError(f"no sentence {sentence_id}")
-            if not row["flagged"]:
+            if decision == ReviewDecision.MISSED:
+                if row["verdict"] != Label.SUPPORTED:
+                    raise ReviewError(
+                        f"sentence {sentence_id} is {row['verdict']}: only a supported sentence can be a missed error"
+                    )
+            elif not row["flagged"]:
                 raise ReviewError(
                     f"sentence {sentence_id} is {row['verdict']}, not flagged: nothing to review"
                 )
@@ -323,15 +365,24 @@ class ReviewStore(ReviewerAccounts):
 
     # --- progress ------------------------------------------------------------------------------------
     def progress(self) -> list[dict]:
-        """Per run (newest first): flagged, reviewed, open, one count per ReviewDecision and
-        confirmed_share (confirmed / reviewed, None before any review)."""
-        per_decision = ", ".join(count_if(f"d.decision = '{d}'") + f" AS {d}" for d in ReviewDecision)
+        """Per run (newest first): flagged, reviewed, open, one count per decision on a flag,
+        confirmed_share (confirmed / reviewed, None before any review) and missed (supported
+        sentences a reviewer marked as missed errors)."""
+        per_decision = ", ".join(count_if(f"d.decision = '{d}'") + f" AS {d}" for d in FLAG_DECISIONS)
         stats = {
             r["run_id"]: r
             for r in self.store.query(
                 f"SELECT t.run_id, COUNT(*) AS flagged, {count_if('d.id IS NOT NULL')} AS reviewed, {per_decision}"
                 + _QUEUE_FROM
                 + " WHERE s.flagged = 1 GROUP BY t.run_id"
+            )
+        }
+        missed = {
+            r["run_id"]: r["n"]
+            for r in self.store.query(
+                "SELECT t.run_id, COUNT(*) AS n" + _QUEUE_FROM + " WHERE s.flagged = 0 AND d.decision = ? "
+                "GROUP BY t.run_id",
+                (ReviewDecision.MISSED.value,),
             )
         }
         out = []
@@ -345,9 +396,29 @@ class ReviewStore(ReviewerAccounts):
                 "created_at": run["created_at"],
                 "turns": run["done"],
             }
-            for k in ("flagged", REVIEWED, *map(str, ReviewDecision)):
+            for k in ("flagged", REVIEWED, *map(str, FLAG_DECISIONS)):
                 row[k] = int(s.get(k) or 0)
+            row[ReviewDecision.MISSED] = missed.get(run["run_id"], 0)
             row["open"] = row["flagged"] - row[REVIEWED]
             row["confirmed_share"] = row["confirmed"] / row[REVIEWED] if row[REVIEWED] else None
             out.append(row)
         return out
+
+    def weekly(self) -> list[dict]:
+        """Per ISO week of the latest decision (newest first): flags reviewed, confirmed and the
+        share confirmed, plus missed errors marked that week; a team sees whether a change helped."""
+        weeks: dict[str, dict] = {}
+        for r in self.store.query(
+            "SELECT d.decided_at, d.decision, s.flagged FROM decisions d JOIN sentences s ON s.id = d.sentence_id "
+            "WHERE d.id = (SELECT MAX(x.id) FROM decisions x WHERE x.sentence_id = d.sentence_id)"
+        ):
+            year, week, _ = datetime.fromisoformat(r["decided_at"].replace("Z", "+00:00")).isocalendar()
+            w = weeks.setdefault(
+                f"{year}-W{week:02d}", {"reviewed": 0, "confirmed": 0, "dismissed": 0, "escalated": 0, "missed": 0}
+            )
+            w[r["decision"]] += 1
+            w["reviewed"] += r["decision"] != ReviewDecision.MISSED and bool(r["flagged"])
+        return [
+            {"week": k, **w, "confirmed_share": w["confirmed"] / w["reviewed"] if w["reviewed"] else None}
+            for k, w in sorted(weeks.items(), reverse=True)
+        ]

@@ -65,6 +65,7 @@ FEATURES = (
 )
 
 
+@lru_cache(maxsize=16384)
 def unreadable_share(text: str) -> float:
     """Share of the letters of `text` in scripts the English-only judge cannot read (CJK, Cyrillic...)."""
     letters = _LETTER.findall(text)
@@ -97,6 +98,13 @@ def may_rescue(features: dict[str, float]) -> bool:
     if features["has_quantity"]:
         return bool(features["numbers_all_matched"])
     return features["numbers_covered"] == 1.0
+
+
+def learned_p(fact: Fact, support: SupportModel) -> float:
+    """The learned decision's p(supported) for a fact the rule did not support; 0 for a claim
+    `may_rescue` rules out."""
+    features = fact_features(fact)
+    return support.p_supported(features) if may_rescue(features) else 0.0
 
 
 def eligible_windows(fact: Fact) -> list[int]:

@@ -248,9 +248,12 @@ class Engine:
         domains: Sequence[str] | None = None,
         judge: str | None = None,
         timeout_s: float | None = None,
+        score_all: bool = False,
     ) -> Assessment:
         """Split `answer` into facts and gather, check and score their evidence (no verdicts yet).
-        `judge` names a registered judge; by default the corpus's, else Settings.judge."""
+        `judge` names a registered judge; by default the corpus's, else Settings.judge. `score_all`
+        scores every window of every fact, so that the verdict rules can decide the facts under any
+        thresholds (calibration), not only the corpus's."""
         if (corpus is None) == (contexts is None):
             raise VerificationError("give exactly one of corpus or contexts")
         t0 = time.perf_counter()
@@ -324,11 +327,13 @@ class Engine:
         t3 = time.perf_counter()
         timings["check"] = (t3 - t2) * 1000
 
-        self._score(flat, scorer, thresholds, deadline)
+        self._score(flat, scorer, thresholds, deadline, score_all)
         timings["score"] = (time.perf_counter() - t3) * 1000
         return Assessment(claims, facts_by_claim, thresholds, versions, timings)
 
-    def _score(self, flat: list[Fact], scorer: Judge, th: Thresholds, deadline: float | None) -> None:
+    def _score(
+        self, flat: list[Fact], scorer: Judge, th: Thresholds, deadline: float | None, score_all: bool = False
+    ) -> None:
         """Entailment scores per window into each fact; a fact that could not be scored gets why.
 
         Two batches: first every fact's most relevant window, then the other windows only of the
@@ -358,7 +363,7 @@ class Engine:
             [
                 (fact, wi)
                 for fact in first
-                if not fact.error and not supports(fact, fact.checks[0], fact.scores[0], th)
+                if not fact.error and (score_all or not supports(fact, fact.checks[0], fact.scores[0], th))
                 for wi in range(1, len(fact.windows))
             ]
         )

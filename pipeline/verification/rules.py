@@ -13,8 +13,7 @@ from pipeline.verification.decision import (
     SupportModel,
     closest_window,
     eligible_windows,
-    fact_features,
-    may_rescue,
+    learned_p,
     unreadable_share,
 )
 from pipeline.verification.facts import Fact, FactResult
@@ -25,12 +24,15 @@ from pipeline.verification.judges.llm import Judgement, LLMVerdict
 LLM_CONFIDENCE = 0.8
 
 
-def decide(fact: Fact, th: Thresholds, support: SupportModel | None = None) -> FactResult:
+def decide(
+    fact: Fact, th: Thresholds, support: SupportModel | None = None, learned: float | None = None
+) -> FactResult:
     """One fact's verdict. A failed slot check outweighs a high entailment score on the same
     evidence; 'supported' needs evidence that the model entails and that passes every check, and
     for a claim with numbers, evidence where a number check positively matched. Where that rule finds
     no support and no slot check failed, `support` (the learned decision) may still find the fact
-    stated: a faithful paraphrase the entailment model rejected."""
+    stated: a faithful paraphrase the entailment model rejected. `learned` is its p for this fact when
+    already computed (a calibration sweep decides the same fact under many thresholds)."""
     if fact.no_evidence:
         return FactResult(fact.text, Label.UNCHECKED, 0.0, fact.error or "no evidence could be retrieved")
     if not fact.windows:
@@ -51,9 +53,9 @@ def decide(fact: Fact, th: Thresholds, support: SupportModel | None = None) -> F
         conf, w = best_support
         return FactResult(fact.text, Label.SUPPORTED, conf, f"stated in {_where(w.citation)}", [w.citation])
     if support is not None and not vetoed:
-        features = fact_features(fact)
-        p = support.p_supported(features) if may_rescue(features) else 0.0
-        if p >= support.threshold:
+        p = learned_p(fact, support) if learned is None else learned
+        threshold = support.threshold if th.decision is None else th.decision
+        if p >= threshold:
             w = fact.windows[closest_window(fact)]
             return FactResult(
                 fact.text,
@@ -62,7 +64,7 @@ def decide(fact: Fact, th: Thresholds, support: SupportModel | None = None) -> F
                 f"stated in other words in {_where(w.citation)} (learned decision p={p:.2f})",
                 [w.citation],
             )
-        if best_contra is None and p >= support.threshold - th.review_band:
+        if best_contra is None and p >= threshold - th.review_band:
             w = fact.windows[closest_window(fact)]
             return FactResult(
                 fact.text,

@@ -17,10 +17,11 @@ from api.ui import build_ui_router
 from api.ui import evidence as ev
 from api.ui.session import COOKIE, LoginThrottle, Session, Signer
 from pipeline.audit.store import AuditStore, store_path
+from pipeline.calibration.labels import review_labels
 from pipeline.review.accounts import ReviewError, hash_password, verify_password
 from pipeline.review.cli import main
 from pipeline.review.export import EXPORT_COLUMNS, iter_csv
-from pipeline.review.trail import QueueFilter, ReviewStore
+from pipeline.review.trail import REVIEW_MIGRATIONS, QueueFilter, ReviewStore
 from pipeline.schema import Citation, Document, Label, Span, Verdict, VerificationResult
 from pipeline.settings import Settings
 
@@ -666,3 +667,71 @@ def test_reviewer_errors_name_no_server_paths(home: Path):
 
     found = ev.DocumentSource(Settings(home=home)).get("sample", "msa.md", engine=Broken())
     assert found.document is None and "cannot be opened" in found.problem and str(home) not in found.problem
+
+
+# --- missed errors, the v2 migration, weekly shares, decisions as calibration labels -------------
+
+
+def test_missed_only_on_supported_sentences(rs: ReviewStore):
+    ids = rs.ids
+    row = rs.decide(ids["t1.1"], "missed", "alice", "the fee is USD 12,000")
+    assert row["decision"] == "missed" and row["verdict"] == "supported"
+    with pytest.raises(ReviewError, match="only a supported sentence can be a missed error"):
+        rs.decide(ids["t1.0"], "missed", "alice")  # contradicted
+    with pytest.raises(ReviewError, match="not flagged"):
+        rs.decide(ids["t1.1"], "confirmed", "alice")
+    # the queue still lists flags only; the run counts the missed error apart
+    assert ids["t1.1"] not in {r["id"] for r in rs.queue()}
+    r1 = {r["run_id"]: r for r in rs.progress()}["r1"]
+    assert r1["missed"] == 1 and r1["reviewed"] == 0
+
+
+def test_weekly_share_and_labels(rs: ReviewStore):
+    ids = rs.ids
+    rs.decide(ids["t1.0"], "dismissed", "alice")
+    rs.decide(ids["t1.0"], "confirmed", "bob")  # the latest decision counts
+    rs.decide(ids["t1.2"], "dismissed", "alice")
+    rs.decide(ids["t2.0"], "escalated", "alice")
+    rs.decide(ids["t1.1"], "missed", "alice")
+    (week,) = rs.weekly()
+    assert (week["reviewed"], week["confirmed"], week["dismissed"], week["missed"]) == (3, 1, 1, 1)
+    assert week["confirmed_share"] == pytest.approx(1 / 3) and week["week"][4:6] == "-W"
+    answers = review_labels(rs, "sample")
+    got = [(s.sentence_id, s.gold, s.error) for a in answers for s in a.sentences]
+    assert got == [
+        (ids["t1.0"], "confirmed", True),
+        (ids["t1.1"], "missed", True),
+        (ids["t1.2"], "dismissed", False),
+    ]
+    assert answers[0].answer.startswith("Customer may terminate") and answers[0].question == "Notice?"
+    assert review_labels(rs, "sample", ["r2"]) == [] and review_labels(rs, "other") == []
+
+
+def test_v1_trail_migrates_keeping_decisions(db_location):
+    store = AuditStore(db_location)
+    ids = seed(store)
+    with store.transaction() as conn:  # a store as review schema version 1 left it
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS review_schema (version INTEGER PRIMARY KEY, applied_at TEXT)"
+        )
+        REVIEW_MIGRATIONS[0](conn)
+        conn.execute("INSERT INTO review_schema VALUES (1, '2026-01-01T00:00:00Z')")
+        conn.execute(
+            "INSERT INTO decisions (sentence_id, decision, reviewer, decided_at) VALUES (?, 'confirmed', 'old', "
+            "'2026-01-05T10:00:00Z')",
+            (ids["t1.0"],),
+        )
+    rs = ReviewStore(store)
+    assert [d["reviewer"] for d in rs.history(ids["t1.0"])] == ["old"]
+    rs.decide(ids["t1.1"], "missed", "alice")
+    assert rs.store.query("SELECT MAX(version) AS v FROM review_schema")[0]["v"] == 2
+    with store.db.connection(private=True) as conn:
+        with pytest.raises(store.db.errors, match="append-only"):
+            conn.execute("DELETE FROM decisions")
+    with store.db.connection(private=True) as conn:
+        with pytest.raises(store.db.errors, match="decision"):
+            conn.execute(
+                "INSERT INTO decisions (sentence_id, decision, reviewer, decided_at) VALUES (?, 'maybe', 'x', 'y')",
+                (ids["t1.0"],),
+            )
+    store.close()

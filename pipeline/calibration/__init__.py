@@ -1,0 +1,1 @@
+"""Calibration: a corpus's verdict thresholds chosen from labelled answers or reviewers' decisions."""
