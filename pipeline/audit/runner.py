@@ -3,7 +3,8 @@
 The parent process reads the transcripts, skips turns the run already holds, and keeps at most a
 few turns per worker in flight (memory stays flat however large the input). Workers are spawned
 processes that each build one Engine and verify turns; only the parent writes to the store (one
-writer), one transaction per turn. With one worker the parent verifies in-process.
+writer), one transaction per turn. With one worker the parent verifies in-process. Where the turns are
+verified is `AuditRunner.verified`; pipeline.audit.ray_runner verifies them on Ray actors instead.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ stored counts of a run, and the processes of a run."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -193,6 +194,21 @@ def write_transcripts(root: Path) -> dict:
     (root / "export.csv").write_bytes(data)
     (root / "README.txt").write_text("not a transcript")
     return {"turns": n, "jsonl": root / "chats.jsonl", "csv": root / "export.csv"}
+
+
+def audit_args(
+    transcripts: list, run_id: str | None, out=None, workers: int = 1, **more
+) -> argparse.Namespace:
+    """The arguments of `veracity audit sample TRANSCRIPTS... --no-progress` as the command parses them."""
+    return argparse.Namespace(
+        name="sample",
+        transcripts=[str(t) for t in transcripts],
+        out=None if out is None else str(out),
+        workers=workers,
+        run_id=run_id,
+        no_progress=True,
+        **more,
+    )
 
 
 def csv_line(path: Path, conversation_id: str, turn: int) -> int:

@@ -3,11 +3,10 @@ a clean in-process audit of them (each built once per test module)."""
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import pytest
-from audit_support import write_transcripts
+from audit_support import audit_args, write_transcripts
 
 from pipeline.audit.cli import run_audit
 from pipeline.audit.store import store_path
@@ -48,13 +47,5 @@ def clean_run(home, engine, transcripts, tmp_path_factory) -> dict:
     """A clean in-process audit of the transcript directory (run id "clean")."""
     out = tmp_path_factory.mktemp("clean_out")
     os.environ.pop("VERACITY_AUDIT_DB", None)
-    args = argparse.Namespace(
-        name="sample",
-        transcripts=[str(transcripts["dir"])],
-        out=str(out),
-        workers=1,
-        run_id="clean",
-        no_progress=True,
-    )
-    assert run_audit(args, home, engine=engine) == 0
+    assert run_audit(audit_args([transcripts["dir"]], "clean", out), home, engine=engine) == 0
     return {"db": store_path(home), "out": out}

@@ -3,7 +3,6 @@ once with the verdicts of a local run; a second driver joins the same Ray by its
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sqlite3
@@ -13,7 +12,7 @@ import threading
 import time
 
 import pytest
-from audit_support import children, cmdline, counts, turn_verdicts
+from audit_support import audit_args, children, cmdline, counts, turn_verdicts
 
 from pipeline.audit.cli import run_audit
 from pipeline.audit.runner import AuditError
@@ -77,15 +76,8 @@ def test_worker_killed_mid_run_counts_stay_exact(ray_address, clean_run, transcr
 
     killer = threading.Thread(target=kill_one_worker, daemon=True)
     killer.start()
-    args = argparse.Namespace(
-        name="sample",
-        transcripts=[str(transcripts["dir"])],
-        out=str(out),
-        workers=2,
-        run_id="ray-kill",
-        no_progress=True,
-        ray=LOCAL,  # this process is already connected: the run uses the module's Ray
-    )
+    # this process is already connected to Ray: the run uses the module's local Ray
+    args = audit_args([transcripts["dir"]], "ray-kill", out, workers=2, ray=LOCAL)
     try:
         assert run_audit(args, home) == 0
     finally:
@@ -134,14 +126,8 @@ def test_cli_joins_a_ray_cluster_by_address(ray_address, clean_run, transcripts,
 
 
 def test_a_transcript_taken_for_the_address_is_a_clear_error(home, transcripts):
-    args = argparse.Namespace(
-        name="sample",
-        transcripts=[str(transcripts["csv"])],
-        out=None,
-        workers=1,
-        run_id=None,
-        no_progress=True,
-        ray=str(transcripts["jsonl"]),  # `--ray chats.jsonl export.csv`
-    )
+    args = audit_args(
+        [transcripts["csv"]], None, ray=str(transcripts["jsonl"])
+    )  # --ray chats.jsonl export.csv
     with pytest.raises(AuditError, match="not host:port"):
         run_audit(args, home)
