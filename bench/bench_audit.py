@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -179,7 +180,7 @@ class RssSampler(threading.Thread):
         self.join()
 
 
-def _ts(text: str) -> float:
+def stored_time(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
@@ -194,7 +195,7 @@ def store_rates(db: Path, run_id: str) -> dict:
         "SELECT COUNT(*) FROM turns WHERE run_id = ? AND n_flagged > 0", (run_id,)
     ).fetchone()[0]
     conn.close()
-    span = _ts(last) - _ts(first) if n and n > 1 else 0.0
+    span = stored_time(last) - stored_time(first) if n and n > 1 else 0.0
     return {
         "turns": n or 0,
         "errors": errors or 0,
@@ -204,7 +205,16 @@ def store_rates(db: Path, run_id: str) -> dict:
     }
 
 
-def run_cli(home: Path, corpus: str, transcript: Path, workers: int, work: Path, run_id: str) -> dict:
+def run_cli(
+    home: Path,
+    corpus: str,
+    transcript: Path,
+    workers: int,
+    work: Path,
+    run_id: str,
+    extra: Sequence[str] = (),
+) -> dict:
+    """The real `veracity audit` (its own store in `work`), with `extra` options such as ("--ray",)."""
     db = work / f"{run_id}.sqlite"
     env = dict(os.environ, VERACITY_AUDIT_DB=str(db))
     cmd = [
@@ -223,6 +233,7 @@ def run_cli(home: Path, corpus: str, transcript: Path, workers: int, work: Path,
         "--no-progress",
         "--out",
         str(work / run_id),
+        *extra,
     ]
     t0 = time.time()
     log = open(work / f"{run_id}.log", "wb")  # noqa: SIM115
@@ -236,7 +247,7 @@ def run_cli(home: Path, corpus: str, transcript: Path, workers: int, work: Path,
     if rc != 0:
         raise SystemExit(f"audit failed ({rc}): {(work / f'{run_id}.log').read_text()[-2000:]}")
     rates = store_rates(db, run_id)
-    startup = _ts(rates["first_stored"]) - t0 if rates["first_stored"] else None
+    startup = stored_time(rates["first_stored"]) - t0 if rates["first_stored"] else None
     return {
         "workers": workers,
         "wall_s": round(wall, 1),

@@ -299,6 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1)
     s.add_argument("--run-id", help="resume or name this run")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="verify on Ray: --workers actors on a local Ray, or on the cluster at ADDRESS "
+        "(host:port, ray://host:port, auto); put it after the transcripts",
+    )
 
     s = sub.add_parser("report", help="regenerate an audit run's report from the store")
     s.add_argument("run_id")

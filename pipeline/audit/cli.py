@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +33,13 @@ def check_corpus(name: str, settings: Any) -> None:
 
 
 def run_audit(args: argparse.Namespace, settings: Any, *, engine: Any = None) -> int:
-    """veracity audit NAME TRANSCRIPTS... [--out DIR] [--workers N] [--run-id ID] [--no-progress]"""
+    """veracity audit NAME TRANSCRIPTS... [--out DIR] [--workers N] [--run-id ID] [--no-progress]
+    [--ray [ADDRESS]]"""
     run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
     workers = int(getattr(args, "workers", 1) or 1)
     if workers < 1:
         raise AuditError("--workers must be at least 1")
+    make_runner = runner_for(getattr(args, "ray", None))
     check_paths(args.transcripts)
     check_corpus(args.name, settings)
     store = AuditStore(store_path(settings))
@@ -61,7 +65,7 @@ def run_audit(args: argparse.Namespace, settings: Any, *, engine: Any = None) ->
                 _err("more input problems: see the report", progress)
 
         _err(f"audit run {run_id} ({'resuming' if existing else 'new'}); store {store.db.describe()}", False)
-        runner = AuditRunner(
+        runner = make_runner(
             store,
             settings,
             run_id=run_id,
@@ -98,6 +102,19 @@ def run_audit(args: argparse.Namespace, settings: Any, *, engine: Any = None) ->
         return 0
     finally:
         store.close()
+
+
+def runner_for(ray_address: str | None) -> Callable[..., AuditRunner]:
+    """AuditRunner (local processes), or with --ray the runner over Ray actors at that address."""
+    if ray_address is None:
+        return AuditRunner
+    try:
+        from pipeline.audit.ray_runner import RayAuditRunner, check_address
+    except ImportError as exc:
+        if exc.name != "ray":
+            raise
+        raise AuditError("--ray needs Ray: pip install 'veracity[ray]'") from exc
+    return partial(RayAuditRunner, address=check_address(ray_address))
 
 
 def run_report(args: argparse.Namespace, settings: Any) -> int:

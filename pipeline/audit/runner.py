@@ -3,7 +3,8 @@
 The parent process reads the transcripts, skips turns the run already holds, and keeps at most a
 few turns per worker in flight (memory stays flat however large the input). Workers are spawned
 processes that each build one Engine and verify turns; only the parent writes to the store (one
-writer), one transaction per turn. With one worker the parent verifies in-process.
+writer), one transaction per turn. With one worker the parent verifies in-process. Where the turns are
+verified is `AuditRunner.verified`; pipeline.audit.ray_runner verifies them on Ray actors instead.
 """
 
 from __future__ import annotations
@@ -102,9 +103,9 @@ def limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _init_worker(settings: Any, parent_pid: int, corpus: str, threads: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+def load_worker_engine(settings: Any, corpus: str, threads: int) -> None:
+    """Build this worker process's one Engine (a pool process or a Ray actor). A failure is kept and
+    reported with the first turn (`worker_verify`), which stops the run."""
     try:
         limit_threads(threads)
         from pipeline.verification.engine import Engine
@@ -119,10 +120,24 @@ def _init_worker(settings: Any, parent_pid: int, corpus: str, threads: int) -> N
         _WORKER["error"] = f"{type(exc).__name__}: {exc}"
 
 
-def _worker_verify(task: TurnTask, corpus: str, mode: str) -> tuple[str, Any, float]:
+def _init_worker(settings: Any, parent_pid: int, corpus: str, threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    load_worker_engine(settings, corpus, threads)
+
+
+def worker_verify(task: TurnTask, corpus: str, mode: str) -> tuple[str, Any, float]:
+    """Verify one turn with this worker's engine; ("fatal", why, 0) when the engine did not load."""
     if "engine" not in _WORKER:
         return "fatal", _WORKER.get("error", "engine not initialised"), 0.0
     return verify_task(_WORKER["engine"], task, corpus, mode)
+
+
+def checked(outcome: tuple[str, Any, float]) -> tuple[str, Any, float]:
+    """A worker's outcome, or AuditError when its engine could not be loaded (the run stops)."""
+    if outcome[0] == "fatal":
+        raise AuditError(f"cannot load the verification engine in a worker: {outcome[1]}")
+    return outcome
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -203,6 +218,15 @@ class AuditRunner:
                 yield task
 
     # --- verification ---------------------------------------------------------------------------
+    def options(self) -> dict:
+        """How the run is executed, stored with it (runs.options)."""
+        return {"workers": self.workers, "mode": self.mode}
+
+    def verified(self, tasks: Iterator[TurnTask]) -> Iterator[tuple[TurnTask, tuple[str, Any, float]]]:
+        """(task, outcome) for every task, outcome as `verify_task` gives it; a subclass may run the
+        turns elsewhere (pipeline.audit.ray_runner)."""
+        return (self._in_process if self.workers == 1 else self._pool)(tasks)
+
     def _in_process(self, tasks: Iterator[TurnTask]) -> Iterator[tuple[TurnTask, tuple[str, Any, float]]]:
         engine = self.engine
         for task in tasks:
@@ -239,7 +263,7 @@ class AuditRunner:
                     if task is None:
                         exhausted = True
                         break
-                    pending[pool.submit(_worker_verify, task, self.corpus, self.mode)] = task
+                    pending[pool.submit(worker_verify, task, self.corpus, self.mode)] = task
                 if not pending:
                     break
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -251,9 +275,7 @@ class AuditRunner:
                         raise AuditError(
                             f"a worker process died ({exc}); re-run with --run-id {self.run_id} to resume"
                         ) from exc
-                    if outcome[0] == "fatal":
-                        raise AuditError(f"cannot load the verification engine in a worker: {outcome[1]}")
-                    yield task, outcome
+                    yield task, checked(outcome)
         finally:
             pool.shutdown(wait=not pending, cancel_futures=True)
 
@@ -265,7 +287,7 @@ class AuditRunner:
             self.run_id,
             corpus=self.corpus,
             inputs=[str(Path(p).resolve()) for p in paths],
-            options={"workers": self.workers, "mode": self.mode},
+            options=self.options(),
         )
         bar = None
         if self.progress:
@@ -279,7 +301,7 @@ class AuditRunner:
         status = RunStatus.FAILED
         stream = None
         try:
-            stream = (self._in_process if self.workers == 1 else self._pool)(self.tasks(paths))
+            stream = self.verified(self.tasks(paths))
             first = True
             for task, (kind, payload, ms) in stream:
                 self._record(task, kind, payload, ms)

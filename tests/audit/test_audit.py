@@ -15,278 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from audit_support import CLOSING, FACTS, XSS, alive, children, cmdline, counts, csv_line
 
-from pipeline.audit.cli import run_audit, run_report
+from pipeline.audit.cli import run_report
 from pipeline.audit.readers import Conversation, InputProblem, read_transcripts
-from pipeline.audit.store import SCHEMA_VERSION, AuditStore, AuditStoreError, store_path
+from pipeline.audit.store import SCHEMA_VERSION, AuditStore, AuditStoreError
 from pipeline.schema import CheckKind, Citation, ErrorKind, Label, Verdict, VerificationResult
-from pipeline.settings import PROJECT_ROOT, Settings
-from pipeline.store.builder import index_corpus
-from pipeline.store.corpora import corpus_config
-
-# (question, correct answer, wrong answer) about the sample corpus (corpora/sample)
-FACTS = [
-    (
-        "What is the monthly fee under the Northwind MSA?",
-        "Customer pays Provider a monthly fee of USD 12,500 for the Services.",
-        "Customer pays Provider a monthly fee of USD 15,000 for the Services.",
-    ),
-    (
-        "How much notice does Bluebell need to end the Northwind agreement for convenience?",
-        "Customer may terminate the Agreement for convenience upon ninety (90) days' prior written notice.",
-        "Customer may terminate the Agreement for convenience upon sixty (60) days' prior written notice.",
-    ),
-    (
-        "When are Northwind invoices due?",
-        "Customer shall pay each undisputed invoice within thirty (30) days of receipt.",
-        "Customer shall pay each undisputed invoice within forty-five (45) days of receipt.",
-    ),
-    (
-        "Can Northwind end the MSA for convenience?",
-        "Provider may not terminate this Agreement for convenience.",
-        "Provider may terminate this Agreement for convenience at any time.",
-    ),
-    (
-        "What uptime does Northwind promise?",
-        "Provider shall make the hosted platform available 99.5% of the time in each calendar month.",
-        "Provider shall make the hosted platform available 99.9% of the time in each calendar month.",
-    ),
-    (
-        "How long is the initial term of the Northwind MSA?",
-        "The Agreement continues for an initial term of three (3) years.",
-        "The Agreement continues for an initial term of five (5) years.",
-    ),
-    (
-        "Which law governs the Northwind MSA?",
-        "The Agreement is governed by the laws of the State of New York.",
-        "The Agreement is governed by the laws of the State of Delaware.",
-    ),
-    (
-        "How many users may use Helios Route Planner?",
-        "The license covers up to 250 named users.",
-        "The license covers up to 500 named users.",
-    ),
-    (
-        "What is the Helios license fee?",
-        "Licensee shall pay an annual license fee of EUR 48,000.",
-        "Licensee shall pay an annual license fee of EUR 84,000.",
-    ),
-    (
-        "How fast must Helios answer critical support requests?",
-        "Licensor shall respond to critical support requests within four (4) hours.",
-        "Licensor shall respond to critical support requests within twelve (12) hours.",
-    ),
-    (
-        "What is the starting dose of ZENTRAVIL?",
-        "The recommended starting dose of ZENTRAVIL is 25 mg orally once daily.",
-        "The recommended starting dose of ZENTRAVIL is 50 mg orally once daily.",
-    ),
-    (
-        "What is the maximum ZENTRAVIL dose?",
-        "The dose may be increased to a maximum of 100 mg once daily.",
-        "The dose may be increased to a maximum of 200 mg once daily.",
-    ),
-    (
-        "How many CALMORA tablets can I take in a day?",
-        "Do not take more than 10 tablets in 24 hours.",
-        "Do not take more than 16 tablets in 24 hours.",
-    ),
-]
-CLOSING = "Let me know if you need anything else!"
-XSS = "<script>alert(1)</script>"
-BAD_JSON_LINE = '{"id": "broken-001", "messages": [{"role": "user"'
-
-
-def _answer(i: int) -> str:
-    """The right answer to FACTS[i], or for i % 5 in (1, 3) the wrong one."""
-    q, right, wrong = FACTS[i % len(FACTS)]
-    return wrong if i % 5 in (1, 3) else right
-
-
-def write_transcripts(root: Path) -> dict:
-    """A directory with a JSONL and a CSV export (plus an ignored note); returns what they hold."""
-    root.mkdir(parents=True, exist_ok=True)
-    lines: list[bytes] = []
-
-    def add(obj) -> None:
-        lines.append(json.dumps(obj).encode())
-
-    n = 0
-    for c in range(12):  # 12 conversations x 2 assistant turns
-        i, j = 2 * c, 2 * c + 1
-        msgs = [
-            {"role": "system", "content": "You answer questions about our contracts and labels."},
-            {"role": "user", "content": FACTS[i % len(FACTS)][0]},
-            {"role": "assistant", "content": _answer(i)},
-            {"role": "user", "content": [{"type": "text", "text": FACTS[j % len(FACTS)][0]}]},
-            {
-                "role": "assistant",
-                "content": [{"type": "text", "text": _answer(j)}, {"type": "text", "text": CLOSING}],
-            },
-        ]
-        conv = {"id": f"chat-{c:03d}", "messages": msgs}
-        if c % 4 == 1:
-            conv["metadata"] = {"corpus": "sample", "channel": "web"}
-        add(conv)
-        n += 2
-    add(
-        {
-            "id": "xss-001",
-            "messages": [
-                {"role": "user", "content": "Show me a script tag."},
-                {"role": "assistant", "content": f"{XSS} {FACTS[5][2]}"},
-            ],
-        }
-    )
-    lines.append(BAD_JSON_LINE.encode())  # line 14
-    add(
-        {
-            "id": "roles-001",
-            "messages": [
-                {"content": "Who am I?"},  # line 15: missing role
-                {"role": "user", "content": FACTS[6][0]},
-                {"role": "assistant", "content": FACTS[6][1]},
-            ],
-        }
-    )
-    add(
-        {
-            "id": "empty-001",
-            "messages": [
-                {"role": "user", "content": FACTS[7][0]},  # line 16: empty content
-                {"role": "assistant", "content": "   "},
-            ],
-        }
-    )
-    lines.append(
-        b'{"id": "latin1-001", "messages": [{"role": "assistant", "content": "Caf' + b'\xe9 au lait."}]}'
-    )  # line 17: not UTF-8
-    lines.append(b"")  # line 18: blank, ignored
-    add(
-        {
-            "id": "tool-001",
-            "messages": [  # line 19: a tool call is no answer
-                {"role": "user", "content": FACTS[9][0]},
-                {"role": "assistant", "content": None, "tool_calls": [{"id": "t1", "type": "function"}]},
-                {"role": "tool", "content": '{"dose": "25 mg"}'},
-                {"role": "assistant", "content": FACTS[9][1]},
-            ],
-        }
-    )
-    add(
-        {
-            "id": "nocorpus-001",
-            "metadata": {"corpus": "no_such_corpus"},  # line 20: an error turn
-            "messages": [
-                {"role": "user", "content": "Anything?"},
-                {"role": "assistant", "content": FACTS[0][1]},
-            ],
-        }
-    )
-    n += 4  # xss, roles, tool, nocorpus
-    (root / "chats.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-
-    rows = [["conversation_id", "turn", "role", "content"]]
-    for c in range(6):  # 6 conversations x 2 assistant turns
-        k = 3 * c
-        rows += [
-            [f"csv-{c:03d}", "0", "user", FACTS[k % len(FACTS)][0]],
-            [f"csv-{c:03d}", "1", "assistant", _answer(k)],
-            [f"csv-{c:03d}", "2", "user", FACTS[(k + 1) % len(FACTS)][0]],
-            [f"csv-{c:03d}", "3", "assistant", _answer(k + 1) + "\n\n" + CLOSING],
-        ]
-        n += 2
-    rows += [
-        ["csv-bad", "0", "user", FACTS[4][0]],
-        ["csv-bad", "1", "", FACTS[4][1]],  # missing role
-        ["csv-bad", "2", "assistant", ""],  # empty content
-        ["csv-bad", "3", "assistant", "LATIN1"],
-    ]  # replaced by non-UTF-8 bytes below
-    with open(root / "export.csv", "w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows(rows)
-    data = (root / "export.csv").read_bytes().replace(b"LATIN1", b"Cr\xe8me br\xfbl\xe9e.")
-    (root / "export.csv").write_bytes(data)
-    (root / "README.txt").write_text("not a transcript")
-    return {"turns": n, "jsonl": root / "chats.jsonl", "csv": root / "export.csv"}
-
-
-def csv_line(path: Path, conversation_id: str, turn: int) -> int:
-    for lineno, line in enumerate(path.read_bytes().split(b"\n"), start=1):
-        if line.startswith(f"{conversation_id},{turn},".encode()):
-            return lineno
-    raise AssertionError((conversation_id, turn))
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Settings:
-    settings = Settings(home=tmp_path_factory.mktemp("audit_home"), corpora_dir=PROJECT_ROOT / "corpora")
-    index_corpus(corpus_config("sample", settings), settings)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def engine(home):
-    """One engine for the module, on one torch thread like an audit worker (restored afterwards)."""
-    import torch
-
-    from pipeline.verification.engine import Engine
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield Engine(home)
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def transcripts(tmp_path_factory) -> dict:
-    info = write_transcripts(tmp_path_factory.mktemp("transcripts") / "exports")
-    info["dir"] = info["jsonl"].parent
-    return info
-
-
-@pytest.fixture(scope="module")
-def clean_run(home, engine, transcripts, tmp_path_factory) -> dict:
-    """A clean in-process audit of the transcript directory (run id "clean")."""
-    out = tmp_path_factory.mktemp("clean_out")
-    os.environ.pop("VERACITY_AUDIT_DB", None)
-    args = argparse.Namespace(
-        name="sample",
-        transcripts=[str(transcripts["dir"])],
-        out=str(out),
-        workers=1,
-        run_id="clean",
-        no_progress=True,
-    )
-    assert run_audit(args, home, engine=engine) == 0
-    return {"db": store_path(home), "out": out}
-
-
-def counts(db: Path, run_id: str) -> dict:
-    conn = sqlite3.connect(db)
-    try:
-        q = lambda sql: conn.execute(sql, (run_id,)).fetchall()  # noqa: E731
-        return {
-            "turns": q("SELECT COUNT(*) FROM turns WHERE run_id = ?")[0][0],
-            "status": dict(q("SELECT status, COUNT(*) FROM turns WHERE run_id = ? GROUP BY status")),
-            "verdicts": dict(
-                q(
-                    "SELECT s.verdict, COUNT(*) FROM sentences s JOIN turns t ON t.id = s.turn_id "
-                    "WHERE t.run_id = ? GROUP BY s.verdict"
-                )
-            ),
-            "citations": q(
-                "SELECT COUNT(*) FROM citations c JOIN sentences s ON s.id = c.sentence_id "
-                "JOIN turns t ON t.id = s.turn_id WHERE t.run_id = ?"
-            )[0][0],
-            "per_turn": sorted(
-                q("SELECT conversation_id, turn, status, n_sentences, n_flagged FROM turns WHERE run_id = ?")
-            ),
-            "problems": q("SELECT COUNT(*) FROM problems WHERE run_id = ?")[0][0],
-            "conversations": q("SELECT COUNT(*) FROM conversations WHERE run_id = ?")[0][0],
-        }
-    finally:
-        conn.close()
-
+from pipeline.settings import PROJECT_ROOT
 
 # --- readers -----------------------------------------------------------------------------------
 
@@ -514,33 +249,6 @@ def test_audit_run_store_and_report(clean_run, transcripts, home):
     assert (out / "report.html").exists()
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                kids.append(int(entry))
-    return kids
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 KILL_AFTER = 4  # turns stored before the kill
 
 
@@ -579,8 +287,8 @@ def test_resume_after_kill_9(clean_run, transcripts, home, tmp_path):
                 except sqlite3.OperationalError:
                     continue
             if stored >= KILL_AFTER:
-                workers = _children(proc.pid)
-                cmdlines = [_cmdline(w) for w in workers]
+                workers = children(proc.pid)
+                cmdlines = [cmdline(w) for w in workers]
                 os.kill(proc.pid, signal.SIGKILL)
                 break
     finally:
@@ -597,9 +305,9 @@ def test_resume_after_kill_9(clean_run, transcripts, home, tmp_path):
     assert KILL_AFTER <= before < transcripts["turns"] and status == "running"
     assert sum(b"spawn_main" in c for c in cmdlines) == 2  # the workers (beside multiprocessing's tracker)
     deadline = time.monotonic() + 10
-    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_alive(w) for w in workers)  # no orphan outlives its parent
+    assert not any(alive(w) for w in workers)  # no orphan outlives its parent
 
     done = subprocess.run(
         [*cmd, "--workers", "1"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300

@@ -1,0 +1,51 @@
+"""Fixtures of the audit tests: a home with the sample corpus indexed, one engine, the transcripts and
+a clean in-process audit of them (each built once per test module)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from audit_support import audit_args, write_transcripts
+
+from pipeline.audit.cli import run_audit
+from pipeline.audit.store import store_path
+from pipeline.settings import PROJECT_ROOT, Settings
+from pipeline.store.builder import index_corpus
+from pipeline.store.corpora import corpus_config
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Settings:
+    settings = Settings(home=tmp_path_factory.mktemp("audit_home"), corpora_dir=PROJECT_ROOT / "corpora")
+    index_corpus(corpus_config("sample", settings), settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def engine(home):
+    """One engine for the module, on one torch thread like an audit worker (restored afterwards)."""
+    import torch
+
+    from pipeline.verification.engine import Engine
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield Engine(home)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def transcripts(tmp_path_factory) -> dict:
+    info = write_transcripts(tmp_path_factory.mktemp("transcripts") / "exports")
+    info["dir"] = info["jsonl"].parent
+    return info
+
+
+@pytest.fixture(scope="module")
+def clean_run(home, engine, transcripts, tmp_path_factory) -> dict:
+    """A clean in-process audit of the transcript directory (run id "clean")."""
+    out = tmp_path_factory.mktemp("clean_out")
+    os.environ.pop("VERACITY_AUDIT_DB", None)
+    assert run_audit(audit_args([transcripts["dir"]], "clean", out), home, engine=engine) == 0
+    return {"db": store_path(home), "out": out}
