@@ -61,12 +61,20 @@ def new_run_id() -> str:
 # --- verification (parent or worker) -------------------------------------------------------------
 
 
-def verify_task(engine: Any, task: TurnTask, corpus: str, mode: str) -> tuple[str, Any, float]:
-    """("ok", VerificationResult, ms) or ("error", message, ms); never raises for one bad turn."""
+def verify_task(
+    engine: Any, task: TurnTask, corpus: str, mode: str, cascade: bool | None = None
+) -> tuple[str, Any, float]:
+    """("ok", VerificationResult, ms) or ("error", message, ms); never raises for one bad turn.
+    `cascade`: ask the LLM judge (None: the corpus's setting, else the server's)."""
     t0 = time.perf_counter()
     try:
         result = engine.verify(
-            task.answer, corpus=task.corpus or corpus, question=task.question, doc_ids=task.doc_ids, mode=mode
+            task.answer,
+            corpus=task.corpus or corpus,
+            question=task.question,
+            doc_ids=task.doc_ids,
+            mode=mode,
+            cascade=cascade,
         )
         return "ok", result, (time.perf_counter() - t0) * 1000
     except VeracityError as exc:
@@ -119,10 +127,10 @@ def _init_worker(settings: Any, parent_pid: int, corpus: str, threads: int) -> N
         _WORKER["error"] = f"{type(exc).__name__}: {exc}"
 
 
-def _worker_verify(task: TurnTask, corpus: str, mode: str) -> tuple[str, Any, float]:
+def _worker_verify(task: TurnTask, corpus: str, mode: str, cascade: bool | None) -> tuple[str, Any, float]:
     if "engine" not in _WORKER:
         return "fatal", _WORKER.get("error", "engine not initialised"), 0.0
-    return verify_task(_WORKER["engine"], task, corpus, mode)
+    return verify_task(_WORKER["engine"], task, corpus, mode, cascade)
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -141,6 +149,7 @@ class AuditRunner:
         corpus: str,
         workers: int = 1,
         mode: str = "annotate",
+        cascade: bool | None = None,
         engine: Any = None,
         progress: bool = False,
         on_problem: Callable[[InputProblem], None] | None = None,
@@ -153,6 +162,7 @@ class AuditRunner:
         self.corpus = corpus
         self.workers = workers
         self.mode = mode
+        self.cascade = cascade
         self.engine = engine
         self.progress = progress
         self.on_problem = on_problem
@@ -208,7 +218,7 @@ class AuditRunner:
         for task in tasks:
             if engine is None:
                 engine = self.engine = self._build_engine()
-            yield task, verify_task(engine, task, self.corpus, self.mode)
+            yield task, verify_task(engine, task, self.corpus, self.mode, self.cascade)
 
     def _build_engine(self) -> Any:
         limit_threads(threads_per_worker())
@@ -239,7 +249,7 @@ class AuditRunner:
                     if task is None:
                         exhausted = True
                         break
-                    pending[pool.submit(_worker_verify, task, self.corpus, self.mode)] = task
+                    pending[pool.submit(_worker_verify, task, self.corpus, self.mode, self.cascade)] = task
                 if not pending:
                     break
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -265,7 +275,7 @@ class AuditRunner:
             self.run_id,
             corpus=self.corpus,
             inputs=[str(Path(p).resolve()) for p in paths],
-            options={"workers": self.workers, "mode": self.mode},
+            options={"workers": self.workers, "mode": self.mode, "cascade": self.cascade},
         )
         bar = None
         if self.progress:
