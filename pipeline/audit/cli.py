@@ -31,7 +31,8 @@ def check_corpus(name: str, settings: Any) -> None:
 
 
 def run_audit(args: argparse.Namespace, settings: Any, *, engine: Any = None) -> int:
-    """veracity audit NAME TRANSCRIPTS... [--out DIR] [--workers N] [--run-id ID] [--no-progress]"""
+    """veracity audit NAME TRANSCRIPTS... [--out DIR] [--workers N] [--run-id ID] [--[no-]cascade]
+    [--no-progress]"""
     run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
     workers = int(getattr(args, "workers", 1) or 1)
     if workers < 1:
@@ -67,6 +68,7 @@ def run_audit(args: argparse.Namespace, settings: Any, *, engine: Any = None) ->
             run_id=run_id,
             corpus=args.name,
             workers=workers,
+            cascade=getattr(args, "cascade", None),
             engine=engine,
             progress=progress,
             on_problem=on_problem,

@@ -265,11 +265,14 @@ def test_passages_from_the_prompt():
 def test_request_options_override_headers_and_key_defaults():
     config = GatewayConfig(
         upstreams=[{"name": "u", "base_url": "http://127.0.0.1:1/v1", "models": ["*"]}],
-        keys={"team": {"corpus": "sample", "mode": "redact"}},
+        keys={"team": {"corpus": "sample", "mode": "redact", "cascade": True}},
     )
     msgs = [{"role": "user", "content": "Q?"}]
     ev = resolve(VeracityOptions(), {}, "team", config, msgs)
-    assert (ev.corpus, ev.mode, ev.release, ev.question) == ("sample", "redact", "verified", "Q?")
+    assert (ev.corpus, ev.mode, ev.release, ev.question, ev.cascade) == ("sample", "redact", "verified", "Q?", True)
+    assert resolve(VeracityOptions(), {"x-veracity-cascade": "false"}, "team", config, msgs).cascade is False
+    assert resolve(VeracityOptions(cascade=False), {}, "team", config, msgs).cascade is False
+    assert resolve(VeracityOptions(corpus="c"), {}, "other", config, msgs).cascade is None  # the corpus's
     ev = resolve(
         VeracityOptions(), {"x-veracity-mode": "block", "x-veracity-corpus": "beta"}, "team", config, msgs
     )
