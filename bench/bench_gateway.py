@@ -106,6 +106,20 @@ def whole_word_sentences() -> type:
     return WholeWordSentences
 
 
+def tokens_waited(sentences: type, reply: str) -> list[int]:
+    """Per sentence, how many upstream tokens after its last one arrive before the rule releases it
+    (the end of the stream counts as one): the floor of held_ms, without any verification."""
+    from api.gateway.fake_upstream import tokens
+
+    stream, arrived, waited = sentences(), [], []
+    for tok in tokens(reply):
+        arrived.append(len(stream.text) + len(tok))
+        for span in stream.feed(tok):
+            waited.append(len(arrived) - 1 - next(i for i, n in enumerate(arrived) if n >= span.end))
+    waited += [len(arrived) - next(i for i, n in enumerate(arrived) if n >= s.end) for s in stream.finish()]
+    return waited
+
+
 def intact(result: dict, release: str) -> bool:
     if release == "immediate":
         return result["text"] == REPLY
@@ -162,10 +176,16 @@ def main() -> int:
             url = f"{gateway.url}/v1"
             stream(url, "verified")  # warm-up
             print(f"fake upstream: {args.rate:g} tokens/s, {len(REPLY.split())} words, 6 sentences")
-            print("verified release, added latency per sentence (held_ms):")
             rules = {"final end": gateway_stream.SentenceStream}
             if args.baseline:
                 rules["whole next word (before)"] = whole_word_sentences()
+            for rule, sentences in rules.items():
+                waited = tokens_waited(sentences, REPLY)
+                print(
+                    f"tokens waited after a sentence's last one, {rule}: {waited} "
+                    f"(floor {1000 * statistics.median(waited) / args.rate:.0f} ms median at {args.rate:g} tokens/s)"
+                )
+            print("verified release, added latency per sentence (held_ms):")
             bad = 0
             for n in [int(x) for x in args.streams.split(",")]:
                 held: dict[str, list[float]] = {rule: [] for rule in rules}
