@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_gateway.py                  # 1/4/16 streams, sample corpus
     .venv/bin/python bench/bench_gateway.py --streams 1,4 --rate 30 --rounds 2
+    .venv/bin/python bench/bench_gateway.py --baseline     # also the earlier release rule, alternating
 
 Figures: added latency per sentence in `verified` release (from the gateway receiving a sentence's
 last token to releasing it; reported by the gateway as `held_ms` on each sentence) p50 / p95 at each
@@ -9,6 +10,10 @@ concurrency; time-to-first-token overhead of `immediate` release (gateway TTFT m
 own, medians); the process's RSS (gateway, models and fake upstream share it); dropped or reordered
 tokens (immediate: streamed text == upstream reply; verified: streamed text without markers and
 footnotes == reply). Goals: p50 <= 60 ms at 1 stream, <= 250 ms at 4; 0 dropped or reordered.
+
+`--baseline` runs each round twice, alternating: with the gateway's rule (a sentence is released once
+its end is final, `pipeline.text.sentence_end_final`) and with the rule it replaced (once the next
+sentence has a whole word), and prints both with their ratio.
 """
 
 from __future__ import annotations
@@ -78,6 +83,43 @@ def stream(url: str, release: str) -> dict:
     return out
 
 
+def whole_word_sentences() -> type:
+    """The earlier release rule, for --baseline: a sentence is handed out once the next sentence has a
+    whole word (followed by a space or , ; :)."""
+    from api.gateway.sentences import SentenceStream, Span
+    from pipeline.text import split_sentences
+
+    whole_word = re.compile(r"\s*\S+[\s,;:]")
+
+    class WholeWordSentences(SentenceStream):
+        def feed(self, delta: str) -> list[Span]:
+            self.text += delta
+            spans = [(s, e) for s, e in split_sentences(self.text) if s >= self._done]
+            out: list[Span] = []
+            for (s, e), (ns, _) in zip(spans, spans[1:], strict=False):
+                if not whole_word.match(self.text, ns):
+                    break
+                out.append(self._take(s, e))
+            self._open = spans[len(out) :]
+            return out
+
+    return WholeWordSentences
+
+
+def tokens_waited(sentences: type, reply: str) -> list[int]:
+    """Per sentence, how many upstream tokens after its last one arrive before the rule releases it
+    (the end of the stream counts as one): the floor of held_ms, without any verification."""
+    from api.gateway.fake_upstream import tokens
+
+    stream, arrived, waited = sentences(), [], []
+    for tok in tokens(reply):
+        arrived.append(len(stream.text) + len(tok))
+        for span in stream.feed(tok):
+            waited.append(len(arrived) - 1 - next(i for i, n in enumerate(arrived) if n >= span.end))
+    waited += [len(arrived) - next(i for i, n in enumerate(arrived) if n >= s.end) for s in stream.finish()]
+    return waited
+
+
 def intact(result: dict, release: str) -> bool:
     if release == "immediate":
         return result["text"] == REPLY
@@ -104,11 +146,13 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=30.0, help="upstream tokens per second")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per concurrency level")
     ap.add_argument("--ttft-runs", type=int, default=10)
+    ap.add_argument("--baseline", action="store_true", help="also time the earlier release rule")
     args = ap.parse_args()
     stay_offline()
 
     from api_support import ThreadedServer
 
+    import api.gateway.stream as gateway_stream
     from api.app import create_app
     from api.config import ApiSettings
     from api.gateway.config import GatewayConfig
@@ -132,19 +176,38 @@ def main() -> int:
             url = f"{gateway.url}/v1"
             stream(url, "verified")  # warm-up
             print(f"fake upstream: {args.rate:g} tokens/s, {len(REPLY.split())} words, 6 sentences")
+            rules = {"final end": gateway_stream.SentenceStream}
+            if args.baseline:
+                rules["whole next word (before)"] = whole_word_sentences()
+            for rule, sentences in rules.items():
+                waited = tokens_waited(sentences, REPLY)
+                print(
+                    f"tokens waited after a sentence's last one, {rule}: {waited} "
+                    f"(floor {1000 * statistics.median(waited) / args.rate:.0f} ms median at {args.rate:g} tokens/s)"
+                )
             print("verified release, added latency per sentence (held_ms):")
             bad = 0
             for n in [int(x) for x in args.streams.split(",")]:
-                held, total = [], 0
+                held: dict[str, list[float]] = {rule: [] for rule in rules}
+                total = 0
                 for _ in range(args.rounds):
-                    for r in concurrent(url, n, "verified"):
-                        held += r["held"]
-                        bad += not intact(r, "verified")
-                        total += 1
-                print(
-                    f"  {n:>2} streams: p50 {percentile(held, 50):7.1f} ms  p95 {percentile(held, 95):7.1f} ms  "
-                    f"({len(held)} sentences, {total} streams)"
-                )
+                    for rule, sentences in rules.items():  # alternating, so both see the same load
+                        gateway_stream.SentenceStream = sentences
+                        for r in concurrent(url, n, "verified"):
+                            held[rule] += r["held"]
+                            bad += not intact(r, "verified")
+                            total += 1
+                gateway_stream.SentenceStream = rules["final end"]
+                for rule, values in held.items():
+                    print(
+                        f"  {n:>2} streams, {rule:<26}: p50 {percentile(values, 50):7.1f} ms  "
+                        f"p95 {percentile(values, 95):7.1f} ms  ({len(values)} sentences)"
+                    )
+                if args.baseline:
+                    new, old = (percentile(v, 50) for v in held.values())
+                    print(
+                        f"  {n:>2} streams: p50 ratio final end / before = {new / old:.2f} ({total} streams)"
+                    )
             direct, via = [], []
             for _ in range(args.ttft_runs):
                 direct.append(_upstream_ttft(f"{upstream.url}/v1"))

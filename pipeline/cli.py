@@ -238,6 +238,15 @@ def cmd_train_verifier(args: argparse.Namespace, settings: Settings) -> int:
     return subprocess.call([sys.executable, str(script), *args.train_args])
 
 
+def _add_cascade_flag(parser: argparse.ArgumentParser) -> None:
+    """--cascade / --no-cascade: the request's choice over the corpus's [cascade] and the settings'."""
+    parser.add_argument(
+        "--cascade",
+        action=argparse.BooleanOptionalAction,
+        help="ask the LLM judge (VERACITY_CASCADE__*) about uncertain facts; default: the corpus's setting",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="veracity", description=__doc__)
     p.add_argument("--home", help="directory holding indexes/ (default: $VERACITY_HOME or the project)")
@@ -268,11 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--domain", action="append", help="restrict evidence to documents of this domain")
     s.add_argument("--context", action="append", help="verify against this passage file instead of a corpus")
     s.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.ANNOTATE.value)
-    s.add_argument(
-        "--cascade",
-        action=argparse.BooleanOptionalAction,
-        help="ask the LLM judge (VERACITY_CASCADE__*) about uncertain facts; default: the corpus's setting",
-    )
+    _add_cascade_flag(s)
     s.add_argument("--json", action="store_true")
     s.add_argument("--no-color", action="store_true")
 
@@ -298,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="directory for report.html, flagged.csv, results.jsonl")
     s.add_argument("--workers", type=int, default=1)
     s.add_argument("--run-id", help="resume or name this run")
+    _add_cascade_flag(s)
     s.add_argument("--no-progress", action="store_true")
     s.add_argument(
         "--ray",

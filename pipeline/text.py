@@ -187,6 +187,23 @@ def _strip_markers(text: str, start: int, end: int) -> int:
         start = m.end()
 
 
+def _token_before(text: str, dot: int) -> str:
+    """The token before the period at text[dot], without opening brackets/quotes."""
+    k = dot
+    while k > 0 and not text[k - 1].isspace():
+        k -= 1
+    return text[k:dot].lstrip("(\"'“‘[")
+
+
+def _weak_abbreviation(prev: str) -> bool:
+    """A token that ends a sentence only when a sentence opener follows ("Inc.", "U.S.", "J.")."""
+    return (
+        prev.lower() in _WEAK_ABBR
+        or bool(_DOTTED_INITIALISM.match(prev))
+        or (len(prev) == 1 and prev.isupper())
+    )
+
+
 def _is_boundary_after_period(text: str, dot: int, after: int, end: int) -> bool:
     """Decide whether the period at text[dot] (closers run to `after`) ends a sentence."""
     if after >= end:
@@ -209,11 +226,7 @@ def _is_boundary_after_period(text: str, dot: int, after: int, end: int) -> bool
         return False  # "mg. daily", "e.g. the", "approx. five"
     word_m = _LATIN_WORD.match(text, j, end)
     next_word = word_m.group(0) if word_m else ""
-    # The token before the period, without opening brackets/quotes.
-    k = dot
-    while k > 0 and not text[k - 1].isspace():
-        k -= 1
-    prev = text[k:dot].lstrip("(\"'“‘[")
+    prev = _token_before(text, dot)
     low = prev.lower()
     if low in _ALWAYS_ABBR:
         return False
@@ -221,7 +234,7 @@ def _is_boundary_after_period(text: str, dot: int, after: int, end: int) -> bool
         if first.isdigit() or first == "(" or (next_word and len(next_word) <= 3 and next_word.isupper()):
             return False
         return next_word.lower() in _SENTENCE_OPENERS
-    if low in _WEAK_ABBR or _DOTTED_INITIALISM.match(prev) or (len(prev) == 1 and prev.isupper()):
+    if _weak_abbreviation(prev):
         return next_word.lower() in _SENTENCE_OPENERS
     return first.isupper() or first.isdigit() or first in "\"'“‘([*-•" or bool(CJK_RE.match(first))
 
@@ -268,3 +281,60 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             if e > s:
                 out.append((s, e))
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Sentences of a text that is still growing (a streamed answer)
+# --------------------------------------------------------------------------------------------
+
+_TERMINATOR_CHARS = ".!?…。！？；"
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
+
+
+def sentence_end_final(text: str, end: int) -> bool:
+    """Whether a sentence of `split_sentences(text)` that ends at `end` still ends there, however
+    `text` goes on (given that the sentences before it are final): what follows `end` already decides
+    every rule the splitter applies there.
+
+    Decided at once: "!" / "?" + a space, a CJK stop, a paragraph break, a line that starts a new
+    block, a period before a capital / digit / quote when the token before it is no abbreviation or
+    initial. Held: while the closing run may go on ("." -> "..", '."'), before the first character
+    after the space, and after a known abbreviation or initial until the next word is whole ("Inc.
+    The" vs "Inc. Thermo").
+    The sentence's inner decisions read only text before `end`, so they are final once it is.
+    """
+    n = len(text)
+    if end >= n or text[end] in _CLOSERS or text[end] in _TERMINATOR_CHARS:
+        return False
+    p = end
+    while p > 0 and text[p - 1] in _CLOSERS:
+        p -= 1
+    stop = text[p - 1] if p else " "  # the last stop before the closers, if there is one
+    if stop in "。！？；":
+        return True
+    if stop in "!?" and (text[end].isspace() or CJK_RE.match(text[end])):
+        return True
+    j = end
+    while j < n and text[j].isspace():
+        j += 1
+    gap = text[end:j]
+    if _BLANK_LINE.search(gap):
+        return True  # a paragraph ends the block
+    if "\n" in gap:
+        # _line_spans: the next line starts a new block unless it continues a wrapped line; a list
+        # marker seen now stays one. A line that continues now may yet become a list item, which ends
+        # the block here: a boundary either way, so the rules within the block decide.
+        line_end = text.find("\n", j)
+        line = text[j : n if line_end < 0 else line_end].strip()
+        if j < n and (not line[0].islower() and text[end - 1] not in ",(-–/" or _BULLET_START.match(line)):
+            return True
+    # within a block: the period rules of _is_boundary_after_period
+    if stop not in ".…" or j >= n:
+        return False
+    if not gap:  # "weekly.The": a capital then a lower-case letter
+        return bool(CJK_RE.match(text[end])) or end + 2 <= n
+    prev = _token_before(text, p - 1)
+    if prev.lower() in _REF_ABBR or _weak_abbreviation(prev):
+        word = _LATIN_WORD.match(text, j)
+        return word is None or word.end() < n  # decided by the whole next word
+    return True

@@ -111,3 +111,25 @@ def scan_pdf(source: Path, out: Path, pages: int, dpi: int = 200) -> Path:
     images = [pdf[i].render(scale=dpi / 72, grayscale=True).to_pil().convert("L") for i in range(pages)]
     images[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=images[1:])
     return out
+
+
+# Pieces of answers that exercise every rule of the sentence splitter: abbreviations and initials,
+# openers and non-openers after them, decimals, closing quotes and brackets, "..." / "?!", CJK stops,
+# line breaks that continue a line or start a list item, paragraph breaks, headings.
+ANSWER_PIECES = [
+    "Acme", "Inc.", "Dr.", "e.g.", "Sec.", "No.", "Ex.", "U.S.", "J.", "etc.", "approx.", "mg.", "The",
+    "Thermo", "the", "fee", "is", "5.0", "12", "days", "A", "AB", "weekly.The", "pumps", "Yes", "b", "Note",
+    "However", ".", "!", "?", "...", "…", "?!", '"', "'", ")", "(", "”", "」", ",", ";", ":", "-", "–", "/",
+    "a)", "(1)", "合同期限为两年", "。", "！", "；", "\n", "\n\n", "\n- ", "\n1. ", "\n(a) ", "\na) ", "\n# ",
+    "\n> ", "\n12) ", "\n(3) ", "\n一、", "\n3、", " ", "  ", "\t",
+]  # fmt: skip
+
+
+def random_answer(rng, pieces: int = 25) -> str:
+    """An answer of up to `pieces` random ANSWER_PIECES, most followed by a space."""
+    out = []
+    for _ in range(rng.randint(1, pieces)):
+        out.append(rng.choice(ANSWER_PIECES))
+        if rng.random() < 0.6:
+            out.append(" ")
+    return "".join(out)

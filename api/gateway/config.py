@@ -15,6 +15,7 @@ read_timeout_s = 60                # longest wait for the first, and for each ne
 
 [keys.tenant-a]                    # defaults for requests made with the API key named tenant-a
 corpus = "sample"
+cascade = true                     # the LLM second judge on for its requests (the request may say no)
 store = true                       # keep its completions in the audit store (the review queue)
 """
 
@@ -76,6 +77,7 @@ class KeyDefaults(BaseModel):
     evidence: EvidenceSource | None = None
     mode: str | None = None
     release: Release | None = None
+    cascade: bool | None = None  # ask the LLM judge (the server's VERACITY_CASCADE__*) by default
     store: bool = False  # each completion (answer, question, verdicts) kept in the audit store
 
 

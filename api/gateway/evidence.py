@@ -1,9 +1,9 @@
 """What a chat request is checked against: its `veracity` options, else the API key's defaults.
 
 The official clients send the options as an extra body field (`extra_body={"veracity": {...}}`);
-`X-Veracity-Corpus`, `-Mode`, `-Release` and `-Evidence` headers do the same for clients that can
-only set headers. With `"evidence": "messages"` the passages are those the app put in its prompt:
-the text inside <context>/<document>/<source>/<passage> tags when there are any, else each
+`X-Veracity-Corpus`, `-Mode`, `-Release`, `-Evidence` and `-Cascade` headers do the same for clients
+that can only set headers. With `"evidence": "messages"` the passages are those the app put in its
+prompt: the text inside <context>/<document>/<source>/<passage> tags when there are any, else each
 paragraph of the system and user messages before the last user message (the question).
 """
 
@@ -33,6 +33,11 @@ class VeracityOptions(BaseModel):
     mode: Mode | None = None
     release: Release | None = None
     judge: str | None = Field(None, description="a registered judge, else the corpus's")
+    cascade: bool | None = Field(
+        None,
+        description="ask the server's LLM judge about the facts the local judge is unsure of; by "
+        "default the key's setting, else the corpus's, else the server's (off)",
+    )
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Evidence:
     mode: Mode
     release: Release
     judge: str | None
+    cascade: bool | None = None  # None: the corpus's [cascade] setting, else the server's
 
     @property
     def label(self) -> str:
@@ -106,6 +112,7 @@ def resolve(
         "evidence": headers.get("x-veracity-evidence"),
         "mode": headers.get("x-veracity-mode"),
         "release": headers.get("x-veracity-release"),
+        "cascade": headers.get("x-veracity-cascade"),
     }
     merged = (defaults.model_dump(exclude_none=True) if defaults else {}) | {
         k: v for k, v in header.items() if v
@@ -137,4 +144,5 @@ def resolve(
         mode=opts.mode or Mode.ANNOTATE,
         release=opts.release or Release.VERIFIED,
         judge=opts.judge,
+        cascade=opts.cascade,
     )

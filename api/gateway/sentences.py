@@ -1,11 +1,13 @@
 """Finding sentences in a stream of tokens with the splitter `verify` uses.
 
 The splitter decides a boundary by looking at what follows it ("Acme Inc. The" splits, "Acme Inc.
-Thermo" does not), so a sentence counts as complete only once the next one has a whole word: a
-boundary seen then does not move when more tokens arrive. The rest is flushed when the stream ends.
-The whole text is split again on each token, so offsets are exactly those `verify` would give.
+Thermo" does not), so a sentence is handed out once its end is final (`sentence_end_final`): usually
+as soon as the first character after the space arrives ("pumps. T"), at once after "?" / "!" + a
+space or a paragraph break, and only after a known abbreviation or initial does it wait for the
+whole next word. The rest is flushed when the stream ends. The whole text is split again on each
+token, so offsets are exactly those `verify` would give.
 
-While a boundary waits for that word, the sentence before it is a *candidate*: it could end there
+Until its end is final, a sentence is a *candidate* when it could already end where it does
 (the splitter cuts there now, or the text so far ends with a sentence's closing punctuation or a line
 break). The gateway verifies candidates speculatively; a candidate whose boundary later moves is
 simply never handed out, so its verdict is never used.
@@ -16,9 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pipeline.text import sentence_end_final
 from pipeline.verification.claims import split_sentences
 
-_WHOLE_WORD = re.compile(r"\s*\S+[\s,;:]")
 # How a trailing sentence that may be complete ends: closing punctuation, then closing quotes/brackets.
 _CLOSING = re.compile(r"(?:[.!?…。！？；])[\"'”’)\]」』）】]*$")
 
@@ -42,8 +44,8 @@ class SentenceStream:
         self.text += delta
         spans = [(s, e) for s, e in split_sentences(self.text) if s >= self._done]
         out: list[Span] = []
-        for (s, e), (ns, _) in zip(spans, spans[1:], strict=False):
-            if not _WHOLE_WORD.match(self.text, ns):
+        for s, e in spans:
+            if not sentence_end_final(self.text, e):
                 break
             out.append(self._take(s, e))
         self._open = spans[len(out) :]

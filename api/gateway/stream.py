@@ -6,7 +6,7 @@ and a note at the end; block: the stream ends at the first contradicted sentence
 finish_reason "content_filter"). `release: immediate` sends tokens as they come and each sentence's
 verdicts in the `veracity` field of an extra chunk with an empty delta, which clients ignore.
 Sentences are verified concurrently and released in order. A sentence that could be complete is
-verified speculatively while its boundary waits for the next word (api.gateway.sentences); the
+verified speculatively until its end is final (api.gateway.sentences), then released; the
 verdict is used only if exactly that sentence is confirmed, else it is cancelled or ignored.
 Cancelling the generator (the client went away) cancels the upstream request.
 """

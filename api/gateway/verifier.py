@@ -71,6 +71,7 @@ class Verifier:
             doc_ids=ev.doc_ids,
             mode=mode,
             judge=ev.judge,
+            cascade=ev.cascade,
             timeout_s=self.config.verify_timeout_s,
         )
 

@@ -33,8 +33,8 @@ def check_corpus(name: str, settings: Any) -> None:
 
 
 def run_audit(args: argparse.Namespace, settings: Any, *, engine: Any = None) -> int:
-    """veracity audit NAME TRANSCRIPTS... [--out DIR] [--workers N] [--run-id ID] [--no-progress]
-    [--ray [ADDRESS]]"""
+    """veracity audit NAME TRANSCRIPTS... [--out DIR] [--workers N] [--run-id ID] [--[no-]cascade]
+    [--no-progress] [--ray [ADDRESS]]"""
     run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
     workers = int(getattr(args, "workers", 1) or 1)
     if workers < 1:
@@ -71,6 +71,7 @@ def run_audit(args: argparse.Namespace, settings: Any, *, engine: Any = None) ->
             run_id=run_id,
             corpus=args.name,
             workers=workers,
+            cascade=getattr(args, "cascade", None),
             engine=engine,
             progress=progress,
             on_problem=on_problem,

@@ -68,8 +68,10 @@ class AuditWorker:
     def __init__(self, settings: Any, corpus: str, threads: int) -> None:
         load_worker_engine(settings, corpus, threads)
 
-    def verify(self, shard: list[TurnTask], corpus: str, mode: str) -> list[tuple[str, Any, float]]:
-        return [worker_verify(task, corpus, mode) for task in shard]
+    def verify(
+        self, shard: list[TurnTask], corpus: str, mode: str, cascade: bool | None
+    ) -> list[tuple[str, Any, float]]:
+        return [worker_verify(task, corpus, mode, cascade) for task in shard]
 
 
 @contextmanager
@@ -156,7 +158,7 @@ class RayAuditRunner(AuditRunner):
                 shard = again.popleft() if again else next(todo, None)
                 if shard is None:
                     break
-                pending[actors[worker].verify.remote(shard, self.corpus, self.mode)] = (worker, shard)
+                pending[actors[worker].verify.remote(shard, self.corpus, self.mode, self.cascade)] = (worker, shard)
                 load[worker] += 1
             if not pending:
                 return

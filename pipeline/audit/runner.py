@@ -62,12 +62,20 @@ def new_run_id() -> str:
 # --- verification (parent or worker) -------------------------------------------------------------
 
 
-def verify_task(engine: Any, task: TurnTask, corpus: str, mode: str) -> tuple[str, Any, float]:
-    """("ok", VerificationResult, ms) or ("error", message, ms); never raises for one bad turn."""
+def verify_task(
+    engine: Any, task: TurnTask, corpus: str, mode: str, cascade: bool | None = None
+) -> tuple[str, Any, float]:
+    """("ok", VerificationResult, ms) or ("error", message, ms); never raises for one bad turn.
+    `cascade`: ask the LLM judge (None: the corpus's setting, else the server's)."""
     t0 = time.perf_counter()
     try:
         result = engine.verify(
-            task.answer, corpus=task.corpus or corpus, question=task.question, doc_ids=task.doc_ids, mode=mode
+            task.answer,
+            corpus=task.corpus or corpus,
+            question=task.question,
+            doc_ids=task.doc_ids,
+            mode=mode,
+            cascade=cascade,
         )
         return "ok", result, (time.perf_counter() - t0) * 1000
     except VeracityError as exc:
@@ -126,11 +134,13 @@ def _init_worker(settings: Any, parent_pid: int, corpus: str, threads: int) -> N
     load_worker_engine(settings, corpus, threads)
 
 
-def worker_verify(task: TurnTask, corpus: str, mode: str) -> tuple[str, Any, float]:
+def worker_verify(
+    task: TurnTask, corpus: str, mode: str, cascade: bool | None = None
+) -> tuple[str, Any, float]:
     """Verify one turn with this worker's engine; ("fatal", why, 0) when the engine did not load."""
     if "engine" not in _WORKER:
         return "fatal", _WORKER.get("error", "engine not initialised"), 0.0
-    return verify_task(_WORKER["engine"], task, corpus, mode)
+    return verify_task(_WORKER["engine"], task, corpus, mode, cascade)
 
 
 def checked(outcome: tuple[str, Any, float]) -> tuple[str, Any, float]:
@@ -156,6 +166,7 @@ class AuditRunner:
         corpus: str,
         workers: int = 1,
         mode: str = "annotate",
+        cascade: bool | None = None,
         engine: Any = None,
         progress: bool = False,
         on_problem: Callable[[InputProblem], None] | None = None,
@@ -168,6 +179,7 @@ class AuditRunner:
         self.corpus = corpus
         self.workers = workers
         self.mode = mode
+        self.cascade = cascade
         self.engine = engine
         self.progress = progress
         self.on_problem = on_problem
@@ -220,7 +232,7 @@ class AuditRunner:
     # --- verification ---------------------------------------------------------------------------
     def options(self) -> dict:
         """How the run is executed, stored with it (runs.options)."""
-        return {"workers": self.workers, "mode": self.mode}
+        return {"workers": self.workers, "mode": self.mode, "cascade": self.cascade}
 
     def verified(self, tasks: Iterator[TurnTask]) -> Iterator[tuple[TurnTask, tuple[str, Any, float]]]:
         """(task, outcome) for every task, outcome as `verify_task` gives it; a subclass may run the
@@ -232,7 +244,7 @@ class AuditRunner:
         for task in tasks:
             if engine is None:
                 engine = self.engine = self._build_engine()
-            yield task, verify_task(engine, task, self.corpus, self.mode)
+            yield task, verify_task(engine, task, self.corpus, self.mode, self.cascade)
 
     def _build_engine(self) -> Any:
         limit_threads(threads_per_worker())
@@ -263,7 +275,7 @@ class AuditRunner:
                     if task is None:
                         exhausted = True
                         break
-                    pending[pool.submit(worker_verify, task, self.corpus, self.mode)] = task
+                    pending[pool.submit(worker_verify, task, self.corpus, self.mode, self.cascade)] = task
                 if not pending:
                     break
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)

@@ -1,5 +1,6 @@
 """The LLM judge as a cascade: the real engine on the sample corpus (`sample_home`) asking a fake
-OpenAI-compatible upstream on loopback about the facts the local judge is unsure of."""
+OpenAI-compatible upstream on loopback about the facts the local judge is unsure of; switched per
+request in the engine, the REST API, the gateway and the audit."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import openai
 import pytest
-from api_support import KEY_A, ThreadedServer, h, make_settings
+from api_support import KEY_A, KEY_RO, ThreadedServer, h, make_settings
 from fastapi.testclient import TestClient
 
 from api.app import create_app  # noqa: E402
+from api.gateway.config import GatewayConfig  # noqa: E402
 from api.gateway.fake_upstream import Behaviour, Record, fake_upstream  # noqa: E402
+from pipeline.audit.cli import run_audit  # noqa: E402
+from pipeline.cli import build_parser  # noqa: E402
 from pipeline.schema import Label  # noqa: E402
 from pipeline.settings import PROJECT_ROOT, CascadeSettings, Settings  # noqa: E402
 from pipeline.store.corpora import CorpusError, config_from_dict  # noqa: E402
@@ -271,3 +276,90 @@ def test_request_flag_through_the_api(tmp_path, upstream, fake):
 
         bad = client.post("/v1/verify", json=body | {"cascade": "maybe"}, headers=h(KEY_A))
         assert bad.status_code == 422
+
+
+def judged_by_llm(sentence: dict) -> bool:
+    return f"LLM judge ({MODEL})" in sentence["reason"]
+
+
+def test_request_flag_through_the_gateway(tmp_path, upstream, fake):
+    """The openai client -> the gateway -> a fake chat upstream answering CONFIDENT + UNCERTAIN; the
+    uncertain fact gets the LLM judge's verdict only when the request (body, header) or the key's
+    default turns the cascade on."""
+    _, record = fake
+    chat_app, chat, _ = fake_upstream("chat", "chat-model")
+    chat.reply = f"{CONFIDENT} {UNCERTAIN}"
+    settings = make_settings(tmp_path / "home", cascade=cascade_settings(upstream))
+    with ThreadedServer(chat_app) as chat_server:
+        config = GatewayConfig(
+            upstreams=[{"name": "chat", "base_url": f"{chat_server.url}/v1", "models": ["chat-model"]}],
+            keys={"reader": {"corpus": "sample", "cascade": True}},  # KEY_RO's requests: on by default
+        )
+        with ThreadedServer(create_app(settings, gateway=config)) as gateway:
+
+            def ask(key: str = KEY_A, stream: bool = False, headers: dict | None = None, **veracity) -> dict:
+                client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0, timeout=60)
+                reply = client.chat.completions.create(
+                    model="chat-model",
+                    messages=[{"role": "user", "content": "What interest is due on late payments?"}],
+                    stream=stream,
+                    extra_body={"veracity": {"corpus": "sample"} | veracity},
+                    extra_headers=headers or {},
+                )
+                if not stream:
+                    return reply.model_extra["veracity"]
+                chunks = list(reply)
+                return chunks[-1].model_extra["veracity"]
+
+            def uncertain(result: dict) -> dict:
+                return next(s for s in result["sentences"] if "1.5%" in s["text"])
+
+            off = ask()  # off by default: the sample corpus has no [cascade]
+            assert record.requests == 0 and "cascade" not in off["versions"]
+            assert uncertain(off)["verdict"] != "supported" and not judged_by_llm(uncertain(off))
+
+            for on in (
+                ask(cascade=True),
+                ask(stream=True, cascade=True),
+                ask(headers={"X-Veracity-Cascade": "true"}),
+                ask(key=KEY_RO),  # the key's default
+            ):
+                assert uncertain(on)["verdict"] == "supported" and judged_by_llm(uncertain(on))
+                assert on["versions"]["cascade"] == MODEL
+                assert not judged_by_llm(on["sentences"][0])  # settled locally, never asked
+            assert {f["fact"] for i in range(record.requests) for f in asked(record, i)} == {UNCERTAIN}
+
+            asked_before = record.requests
+            for off in (ask(key=KEY_RO, cascade=False), ask(key=KEY_RO, headers={"X-Veracity-Cascade": "0"})):
+                assert not judged_by_llm(uncertain(off)) and "cascade" not in off["versions"]
+            assert record.requests == asked_before
+
+
+def test_audit_cascade_flag(tmp_path, plain_engine, fake):
+    """`veracity audit --cascade`: the uncertain fact of a transcript gets the LLM judge's verdict;
+    without the flag (the corpus has no [cascade]) the LLM is not asked."""
+    _, record = fake
+    transcript = tmp_path / "chats.jsonl"
+    conversation = {
+        "id": "late-payments",
+        "messages": [
+            {"role": "user", "content": "What interest is due on late payments?"},
+            {"role": "assistant", "content": f"{CONFIDENT} {UNCERTAIN}"},
+        ],
+    }
+    transcript.write_text(json.dumps(conversation) + "\n", encoding="utf-8")
+    settings = plain_engine.settings.model_copy(update={"audit_db": tmp_path / "audit.sqlite"})
+
+    def audit(run_id: str, *flags: str) -> list[dict]:
+        out = tmp_path / run_id
+        argv = ["audit", "sample", str(transcript), "--out", str(out), "--run-id", run_id, "--no-progress"]
+        assert run_audit(build_parser().parse_args([*argv, *flags]), settings, engine=plain_engine) == 0
+        (turn,) = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+        return turn["sentences"]
+
+    off = audit("without")
+    assert record.requests == 0 and not any(judged_by_llm(s) for s in off)
+    on = audit("with", "--cascade")
+    assert record.requests == 1 and [f["fact"] for f in asked(record)] == [UNCERTAIN]
+    assert on[1]["verdict"] == "supported" and judged_by_llm(on[1])
+    assert on[0]["verdict"] == off[0]["verdict"] == "supported" and not judged_by_llm(on[0])

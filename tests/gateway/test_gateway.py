@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +33,7 @@ from api.gateway.traffic import TrafficStore
 from pipeline.audit.store import GATEWAY_RUN
 from pipeline.review.trail import QueueFilter, ReviewStore
 from pipeline.schema import Label, Mode, Verdict, VerificationResult
+from pipeline.settings import PROJECT_ROOT
 
 ANSWER = f"{SUPPORTED} {CONTRADICTED}"
 
@@ -89,6 +91,20 @@ def collect(stream) -> tuple[str, list, list[dict]]:
         if v and "sentences" in v and "summary" not in v:
             verdicts += v["sentences"]
     return text, chunks, verdicts
+
+
+@pytest.mark.parametrize("readme", ["README.md", "api/gateway/README.md"])
+def test_the_readme_streaming_example_runs(gateway, up, capsys, readme):
+    """The five-line openai example of the README, as written, against the gateway on loopback (the
+    secondary upstream serves "deepseek-chat" through its "*")."""
+    text = (PROJECT_ROOT / readme).read_text(encoding="utf-8")
+    code = re.search(r"```python\n(from openai import OpenAI\n.*?)```", text, re.DOTALL).group(1)
+    assert len(code.splitlines()) == 5
+    code = code.replace("http://127.0.0.1:8000/v1", f"{gateway.url}/v1").replace("<your Veracity API key>", KEY_A)
+    exec(compile(code, readme, "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith(f"{SUPPORTED} {CONTRADICTED} [1✗]") and "Flagged by Veracity" in out
+    assert up[1].record.bodies[-1]["model"] == "deepseek-chat"
 
 
 def test_models_and_auth(gateway, up):

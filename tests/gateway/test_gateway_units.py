@@ -10,6 +10,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from helpers import random_answer
 
 from api.config import ConfigError
 from api.errors import ApiError
@@ -31,26 +32,58 @@ TEXTS = [
 ]
 
 
+def stream_in_tokens(text: str, rng: random.Random, longest: int = 6) -> list[tuple[int, list[Span]]]:
+    """Feed `text` in random pieces: (text length so far, sentences handed out) per feed, then finish."""
+    stream, out, i = SentenceStream(), [], 0
+    while i < len(text):
+        n = rng.randint(1, longest)
+        out.append((min(i + n, len(text)), stream.feed(text[i : i + n])))
+        i += n
+    out.append((len(text), stream.finish()))
+    return out
+
+
 @pytest.mark.parametrize("text", TEXTS)
 def test_sentences_found_while_streaming_equal_the_splitter(text):
     rng = random.Random(7)
     for _ in range(100):
-        stream, got, i = SentenceStream(), [], 0
-        while i < len(text):
-            n = rng.randint(1, 6)
-            got += stream.feed(text[i : i + n])
-            i += n
-        got += stream.finish()
+        got = [s for _, spans in stream_in_tokens(text, rng) for s in spans]
         assert [(s.start, s.end) for s in got] == split_sentences(text)
         assert all(text[s.start : s.end] == s.text for s in got)
 
 
-def test_a_sentence_is_released_once_the_next_has_a_whole_word():
+@pytest.mark.parametrize("seed", range(3))
+def test_random_answers_at_random_token_boundaries_give_the_batch_sentences(seed):
+    """Many answers, each streamed in random pieces: exactly the batch splitter's sentences come out,
+    in order, and a sentence handed out is never cut again (it is a sentence of every longer text)."""
+    rng = random.Random(seed)
+    for _ in range(150):
+        answer = random_answer(rng, pieces=30)
+        whole = split_sentences(answer)
+        *feeds, (_, flushed) = stream_in_tokens(answer, rng, longest=rng.choice([1, 3, 8]))
+        released: list[tuple[int, int]] = []
+        for seen, spans in feeds:
+            released += [(s.start, s.end) for s in spans]
+            assert released == whole[: len(released)], (answer[:seen], answer[seen:])
+            for other in ("x", " the", ".\n", "rmo. B"):  # other ways the answer could have gone on
+                assert split_sentences(answer[:seen] + other)[: len(released)] == released
+        assert released + [(s.start, s.end) for s in flushed] == whole
+
+
+def test_a_sentence_is_released_once_its_end_is_final():
     stream = SentenceStream()
-    assert stream.feed("Acme Inc. Th") == []  # "Inc." may yet be an abbreviation
-    assert stream.feed("ermo makes pumps. The") == []
-    assert [s.text for s in stream.feed(" fee")] == ["Acme Inc. Thermo makes pumps."]
-    assert [s.text for s in stream.finish()] == ["The fee"]
+
+    def feed(delta: str) -> list[str]:
+        return [s.text for s in stream.feed(delta)]
+
+    assert feed("Acme makes pumps.") == []  # "..." or '."' may follow
+    assert feed(" T") == ["Acme makes pumps."]  # a capital after a period that ends no abbreviation
+    assert feed("hat is all. Acme Inc. Th") == ["That is all."]
+    assert feed("e") == []  # "Acme Inc. The": "The" or "Thermo"?
+    assert feed(" fee") == ["Acme Inc."]
+    assert feed(" is due? ") == ["The fee is due?"]  # "?" and a space
+    assert feed("Yes.\n\n") == ["Yes."]  # a paragraph break
+    assert feed("- Net 30") == [] and [s.text for s in stream.finish()] == ["Net 30"]
 
 
 def test_candidates_are_sentences_that_could_already_be_complete():
@@ -232,11 +265,14 @@ def test_passages_from_the_prompt():
 def test_request_options_override_headers_and_key_defaults():
     config = GatewayConfig(
         upstreams=[{"name": "u", "base_url": "http://127.0.0.1:1/v1", "models": ["*"]}],
-        keys={"team": {"corpus": "sample", "mode": "redact"}},
+        keys={"team": {"corpus": "sample", "mode": "redact", "cascade": True}},
     )
     msgs = [{"role": "user", "content": "Q?"}]
     ev = resolve(VeracityOptions(), {}, "team", config, msgs)
-    assert (ev.corpus, ev.mode, ev.release, ev.question) == ("sample", "redact", "verified", "Q?")
+    assert (ev.corpus, ev.mode, ev.release, ev.question, ev.cascade) == ("sample", "redact", "verified", "Q?", True)
+    assert resolve(VeracityOptions(), {"x-veracity-cascade": "false"}, "team", config, msgs).cascade is False
+    assert resolve(VeracityOptions(cascade=False), {}, "team", config, msgs).cascade is False
+    assert resolve(VeracityOptions(corpus="c"), {}, "other", config, msgs).cascade is None  # the corpus's
     ev = resolve(
         VeracityOptions(), {"x-veracity-mode": "block", "x-veracity-corpus": "beta"}, "team", config, msgs
     )
