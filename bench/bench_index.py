@@ -13,6 +13,11 @@ The machine's CPU is shared: run it in the background, e.g.
     nohup .venv/bin/python bench/bench_index.py --home /work/main > bench/out/bench_index.log 2>&1 &
 With --home /work/main the index it builds is the project's `cuad` index (indexes/ is git-ignored);
 the default home is bench/out/home. --limit N indexes only N contracts (corpus `cuad-limitN`).
+
+--sizes 20,100 instead indexes each of those numbers of contracts in a fresh process (so each peak
+RSS is its own) and prints, per size, end-to-end chunks/s beside raw encode of the same chunks in
+that process (goal ratio >= 0.95), wall time and peak RSS (memory should stay flat with corpus size);
+no search or HNSW part.
 """
 
 from __future__ import annotations
@@ -188,6 +193,8 @@ def bench_cuad(args) -> dict:
     )
     result["raw_encode"] = raw
     log(f"raw encode: {raw}")
+    if args.index_only:
+        return result
 
     # 3. search latency, query embedding included, one query at a time
     retriever = Retriever(index, embedder)
@@ -351,12 +358,42 @@ def bench_synthetic(args) -> dict:
 # --- report --------------------------------------------------------------------------------------
 
 
+def bench_sizes(args) -> dict:
+    """Index + raw encode at each of args.sizes contracts, each in a fresh process."""
+    import json
+    import subprocess
+    import tempfile
+
+    out = {}
+    for n in args.sizes:
+        with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
+            cmd = [sys.executable, __file__, "--home", args.home, "--limit", str(n), "--index-only"]
+            cmd += ["--skip-synthetic", "--raw-group", str(args.raw_group), "--json", tmp.name]
+            log(f"size {n}: {' '.join(cmd)}")
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            out[n] = json.loads(Path(tmp.name).read_text())["cuad"]
+    return out
+
+
+def print_sizes(sizes: dict) -> None:
+    print(
+        "contracts  chunks  wall s  e2e chunks/s  raw chunks/s  e2e/raw (goal >= 0.95)  peak RSS MB (+ parser)"
+    )
+    for n, c in sizes.items():
+        i, r = c["index"], c["raw_encode"]
+        print(
+            f"{n:>9}  {i['chunks']:>6}  {i['wall_s']:>6}  {i['chunks_per_s']:>12}  {r['chunks_per_s']:>12}  "
+            f"{r['ratio_end_to_end_over_raw']:>22}  {i['self_peak_mb']} (+ {i['children_peak_mb']}); "
+            f"load {i['loadavg_start']} -> {r['loadavg_end']}"
+        )
+
+
 def print_summary(res: dict) -> None:
     print("\n=== bench_index", res["started"], "===")
     print("machine:", res["machine"])
     c = res.get("cuad")
     if c:
-        i, r, s = c["index"], c["raw_encode"], c["search"]
+        i, r, s = c["index"], c["raw_encode"], c.get("search")
         print(
             f"CUAD ({c['corpus']}): {i['documents']} documents, {i['chunks']} chunks, {len(i['failures'])} failures, "
             f"{i['wall_s']} s wall, {i['cpu_s']} s CPU (load {i['loadavg_start']} -> {i['loadavg_end']})"
@@ -369,6 +406,8 @@ def print_summary(res: dict) -> None:
             f"  raw encode: {r['chunks_per_s']} chunks/s over {r['chunks']} chunks; "
             f"ratio end-to-end/raw {r['ratio_end_to_end_over_raw']} (goal >= 0.9); CPU-time ratio {r['ratio_cpu']}"
         )
+        if s is None:  # --index-only
+            return
         print(
             f"  search ({s['queries']} queries, {s['index_type']}): p50 {s['total']['p50_ms']} ms, "
             f"p95 {s['total']['p95_ms']} ms (goal p50 <= 20); embedding p50 {s['embedding']['p50_ms']} ms, "
@@ -405,6 +444,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-rebuild", action="store_true", help="update incrementally instead of re-embedding all"
     )
+    p.add_argument(
+        "--sizes",
+        type=lambda v: [int(x) for x in v.split(",")],
+        help="e.g. 20,100: index + raw encode at each size in a fresh process (replaces the CUAD part)",
+    )
+    p.add_argument("--index-only", action="store_true", help="CUAD part: index and raw encode only")
     p.add_argument("--skip-cuad", action="store_true")
     p.add_argument("--skip-synthetic", action="store_true")
     p.add_argument("--queries", type=int, default=1000)
@@ -424,6 +469,12 @@ def main(argv: list[str] | None = None) -> int:
 
     res: dict = {"started": stamp(), "args": vars(args), "machine": machine()}
     path = args.json or str(OUT / f"bench_index-{res['started']}.json")
+    if args.sizes:
+        res["sizes"] = bench_sizes(args)
+        save_json("bench_index", res, path)
+        print_sizes(res["sizes"])
+        print(f"\nresults: {path}")
+        return 0
     if not args.skip_cuad:
         res["cuad"] = bench_cuad(args)
         save_json("bench_index", res, path)  # kept even if the synthetic part fails

@@ -66,7 +66,8 @@ class Retriever:
         query_vecs: np.ndarray | None = None,
         depth: int | None = None,
     ) -> list[list[SearchHit]]:
-        """Batched search: one embedding call for all queries."""
+        """Batched search in one pass: one embedding call and one FAISS search for all queries,
+        BM25 per query over one shared scope mask, and one chunk fetch for the hits of all queries."""
         if not queries:
             return []
         depth = depth or self.depth
@@ -77,8 +78,8 @@ class Retriever:
         if allowed is not None:
             mask = np.zeros(len(self.index.vectors), dtype=np.float32)
             mask[allowed] = 1.0
-        results = []
         dense_per_query = self.index.search_vectors(query_vecs, depth, allowed)
+        ranked = []  # per query: top ids, fused scores, cosine and BM25 per id
         for query, vec, dense in zip(queries, query_vecs, dense_per_query, strict=True):
             lexical = self._bm25(query, depth, mask)
             fused: dict[int, float] = {}
@@ -92,14 +93,19 @@ class Retriever:
             if missing:  # lexical-only hits still get their true cosine
                 sims = np.asarray(self.index.vectors[missing]) @ vec
                 dense_sim.update(zip(missing, map(float, sims), strict=True))
-            lex = dict(lexical)
+            ranked.append((top, fused, dense_sim, dict(lexical)))
+        wanted = list(dict.fromkeys(cid for top, *_ in ranked for cid in top))
+        by_id = {c.id: c for c in self.index.chunks(wanted)}
+        results = []
+        for top, fused, dense_sim, lex in ranked:
             hits = []
-            for chunk in self.index.chunks(top):
-                hit = SearchHit(
-                    chunk=chunk, score=fused[chunk.id], title=self.index.titles.get(chunk.doc_id, "")
-                )
-                hit.dense = dense_sim[chunk.id]
-                hit.lexical = lex.get(chunk.id, 0.0)
+            for cid in top:
+                chunk = by_id.get(cid)
+                if chunk is None:
+                    continue
+                hit = SearchHit(chunk=chunk, score=fused[cid], title=self.index.titles.get(chunk.doc_id, ""))
+                hit.dense = dense_sim[cid]
+                hit.lexical = lex.get(cid, 0.0)
                 hits.append(hit)
             results.append(hits)
         return results

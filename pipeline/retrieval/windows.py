@@ -19,25 +19,40 @@ class Window:
     retrieval: float  # cosine of the chunk it came from
 
 
+Sentences = list[tuple[int, int, set[str]]]
+
+
+def chunk_sentences(text: str) -> Sentences:
+    """(start, end, content words) of each sentence of a chunk's text."""
+    return [(s, e, set(content_words(text[s:e]))) for s, e in split_sentences(text)]
+
+
 def select_windows(
-    claim: str, hits: Sequence[SearchHit], place_of: Callable[[str, int, int], Place], top: int = 3
+    claim: str,
+    hits: Sequence[SearchHit],
+    place_of: Callable[[str, int, int], Place],
+    top: int = 3,
+    sentences: dict[int, Sentences] | None = None,
 ) -> list[Window]:
     """Best windows for `claim` across the hits, at most one per overlapping region.
 
     `place_of(doc_id, start, end)` gives the page and section where a window's own text stands
     (not its chunk's start: a chunk may begin in the section before the quoted clause).
+    `sentences` (chunk id -> chunk_sentences) lets the facts of one answer, which often retrieve
+    the same chunks, split each chunk once.
     """
     claim_words = content_words(claim)
     if not claim_words:
         return []
+    sentences = {} if sentences is None else sentences
     # words rare among the retrieved text weigh more: drug names, numbers, defined terms
     doc_freq: dict[str, int] = {}
     sentence_sets = []
     for hit in hits:
-        sents = []
-        for s, e in split_sentences(hit.chunk.text):
-            words = set(content_words(hit.chunk.text[s:e]))
-            sents.append((s, e, words))
+        sents = sentences.get(hit.chunk.id)
+        if sents is None:
+            sents = sentences[hit.chunk.id] = chunk_sentences(hit.chunk.text)
+        for _, _, words in sents:
             for w in words:
                 doc_freq[w] = doc_freq.get(w, 0) + 1
         sentence_sets.append(sents)
@@ -45,7 +60,8 @@ def select_windows(
     weight = {w: math.log(1 + n / (1 + doc_freq.get(w, 0))) for w in set(claim_words)}
     total = sum(weight.values()) or 1.0
 
-    candidates: list[Window] = []
+    # (relevance, hit, start, end, quote); the page and section are looked up for the chosen only
+    candidates: list[tuple[float, SearchHit, int, int, str]] = []
     for hit, sents in zip(hits, sentence_sets, strict=True):
         c = hit.chunk
         for i, (s, e, words) in enumerate(sents):
@@ -66,34 +82,27 @@ def select_windows(
                 if len(text) > MAX_WINDOW_CHARS:
                     text = text[:MAX_WINDOW_CHARS]
                     we = ws + len(text)
-                start, end = c.start + ws, c.start + we
-                place = place_of(c.doc_id, start, end)
-                candidates.append(
-                    Window(
-                        citation=Citation(
-                            doc_id=c.doc_id,
-                            title=hit.title,
-                            page=place.page,
-                            section=place.section,
-                            start=start,
-                            end=end,
-                            quote=text,
-                            ocr=place.ocr,
-                        ),
-                        relevance=rel + 0.05 * hit.dense,
-                        retrieval=hit.dense,
-                    )
-                )
-    candidates.sort(key=lambda w: -w.relevance)
+                candidates.append((rel + 0.05 * hit.dense, hit, c.start + ws, c.start + we, text))
+    candidates.sort(key=lambda w: -w[0])
     chosen: list[Window] = []
-    for w in candidates:
-        if any(_overlaps(w.citation, o.citation) for o in chosen):
+    for relevance, hit, start, end, text in candidates:
+        doc_id = hit.chunk.doc_id
+        if any(
+            o.citation.doc_id == doc_id and start < o.citation.end and o.citation.start < end for o in chosen
+        ):
             continue
-        chosen.append(w)
+        place = place_of(doc_id, start, end)
+        citation = Citation(
+            doc_id=doc_id,
+            title=hit.title,
+            page=place.page,
+            section=place.section,
+            start=start,
+            end=end,
+            quote=text,
+            ocr=place.ocr,
+        )
+        chosen.append(Window(citation=citation, relevance=relevance, retrieval=hit.dense))
         if len(chosen) >= top:
             break
     return chosen
-
-
-def _overlaps(a: Citation, b: Citation) -> bool:
-    return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end

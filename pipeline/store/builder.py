@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing as mp
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ from pipeline.store.index_files import (
 from pipeline.store.jobs import index_lock
 
 EMBED_FLUSH = 512  # chunks buffered before an embedding call; big enough for efficient batches
+PARSE_AHEAD = 8  # files parsed ahead of the embedder: keeps it fed without holding the corpus
 
 
 @dataclass
@@ -272,14 +275,15 @@ def _parse_all(
     items: list[tuple[SourceFile, str, str]], options: IngestOptions, parsed: Mapping[str, list[Document]]
 ) -> Iterator[tuple[list[Document], str | None]]:
     """Parse in a separate process, overlapping PDF parsing with embedding in this one; a file in
-    `parsed` is taken from there instead."""
+    `parsed` is taken from there instead. At most PARSE_AHEAD files are parsed ahead of the
+    embedding, so parsed documents waiting for the embedder do not grow with the corpus."""
     work = [(src, domain, options) for src, domain, _ in items if str(src.path.resolve()) not in parsed]
     with ExitStack() as stack:
         if len(work) < 8:
-            fresh = map(_parse, work)
+            fresh: Iterator[tuple[list[Document], str | None]] = map(_parse, work)
         else:
             pool = stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")))
-            fresh = pool.map(_parse, work, chunksize=4)
+            fresh = _ahead(pool, work, PARSE_AHEAD)
         for src, domain, _ in items:
             docs = parsed.get(str(src.path.resolve()))
             if docs is None:
@@ -288,6 +292,19 @@ def _parse_all(
             for doc in docs:
                 doc.domain, doc.source = domain, str(src.path)
             yield docs, None
+
+
+def _ahead(pool: ProcessPoolExecutor, work: list, ahead: int) -> Iterator[tuple[list[Document], str | None]]:
+    """pool.map(_parse, work) in order, with at most `ahead` files submitted and not yet taken."""
+    queue: deque[Future] = deque()
+    todo = iter(work)
+    for item in itertools.islice(todo, ahead):
+        queue.append(pool.submit(_parse, item))
+    while queue:
+        result = queue.popleft().result()
+        for item in itertools.islice(todo, 1):
+            queue.append(pool.submit(_parse, item))
+        yield result
 
 
 def sources_from_manifest(manifest: Manifest) -> tuple[list[Source], Path]:

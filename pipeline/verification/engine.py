@@ -309,6 +309,7 @@ class Engine:
                 for fact in flat:
                     fact.error = f"retrieval failed: {exc}"
                 hits_per_fact = [[] for _ in flat]
+            sentences: dict = {}  # chunk id -> its sentences, shared by the facts of this answer
             for fact, hits in zip(flat, hits_per_fact, strict=True):
                 if not hits:
                     fact.no_evidence = True
@@ -316,7 +317,7 @@ class Engine:
                 usable = [h for h in hits if h.dense >= thresholds.min_retrieval or h.lexical > 0]
                 fact.hits = usable
                 fact.windows = select_windows(
-                    fact.text, usable, retriever.index.place_of, top=self.evidence_per_claim
+                    fact.text, usable, retriever.index.place_of, self.evidence_per_claim, sentences
                 )
         t2 = time.perf_counter()
         timings["retrieve"] = (t2 - t1) * 1000
