@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Set up (venv + Debian Chromium for the browser tests) and run the whole test suite.
+# Set up (venv + Debian Chromium and a CJK font for the tests) and run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-if [ ! -x /usr/bin/chromium ]; then
+# Test-only Debian packages: Chromium for the browser tests, a small CJK font (WenQuanYi Micro Hei)
+# for rendering the Chinese pages of the OCR tests. Running Veracity needs neither.
+if [ ! -x /usr/bin/chromium ] || [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/ruff check pipeline api tests bench scripts
