@@ -70,6 +70,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.models.embedders import get_embedder
     from pipeline.retrieval.hybrid import Retriever, Scope
+    from pipeline.retrieval.windows import locate_hits
     from pipeline.store.corpora import corpus_config, open_index
 
     config = corpus_config(args.name, settings)
@@ -79,6 +80,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     scope = Scope(doc_ids=tuple(args.doc) if args.doc else None)
     t0 = time.perf_counter()
     hits = retriever.search(args.query, k=args.k, scope=scope)
+    locate_hits(args.query, hits, index.place_of)
     ms = (time.perf_counter() - t0) * 1000
     if args.json:
         _print_json(
@@ -93,14 +95,14 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if not hits:
         print("no results")
     for rank, h in enumerate(hits, 1):
-        c = h.chunk
-        pages = f" p.{','.join(map(str, c.pages))}" if c.pages else ""
+        m = h.match
+        place = f" p. {m.page}{' (OCR text)' if m.ocr else ''}" if m.page else ""
         print(
-            f"{rank}. {c.doc_id}{pages} [{c.section or '-'}] chars {c.start}-{c.end} "
+            f"{rank}. {m.doc_id}{place} [{m.section or '-'}] chars {m.start}-{m.end} "
             f"score {h.score:.4f} (cosine {h.dense:.3f})"
         )
         print(f"   {h.title}")
-        snippet = " ".join(c.text.split())
+        snippet = " ".join(m.quote.split())
         print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
     print(f"({ms:.0f} ms)")
     return 0

@@ -80,7 +80,7 @@ class Chunk:
     start: int
     end: int
     pages: list[int] = field(default_factory=list)
-    section: str = ""
+    section: str = ""  # the section at the chunk's start; a search hit shows its match's (SearchHit.match)
     id: int = -1  # FAISS id once indexed
 
 
@@ -91,14 +91,22 @@ class SearchHit:
     title: str = ""
     dense: float = 0.0  # cosine similarity of query and chunk
     lexical: float = 0.0  # BM25 score
+    # where the hit stands: the window of the chunk that best matches the query, with its own page
+    # and section (retrieval.windows.locate_hits); a chunk may begin in the section before
+    match: Citation | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        c = self.chunk
+        """The chunk (offsets, all its pages, text) and, once located, the matched window's page,
+        section, offsets and text."""
+        c, m = self.chunk, self.match
         return {
             "doc_id": c.doc_id,
             "title": self.title,
+            "page": m.page if m else None,
+            "section": m.section if m else "",
+            "ocr": m.ocr if m else False,
+            "match": {"start": m.start, "end": m.end, "text": m.quote} if m else None,
             "pages": c.pages,
-            "section": c.section,
             "start": c.start,
             "end": c.end,
             "score": round(float(self.score), 4),

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import docx
 import pypdfium2 as pdfium
+import pytest
 from docx.oxml.ns import qn
+from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.ingest.docx import MAX_UNCOMPRESSED
 from pipeline.settings import Settings
@@ -23,6 +25,26 @@ HUMIRA = "drug_labels/spl_xml/humira.xml"
 VEKLURY = "drug_labels/veklury/veklury-2020-10.pdf"
 OPENFDA = "drug_labels/openfda_json/openfda_label_5_otc_records_2019.json"
 COUGH = "drug_labels/spl_xml/cough.xml"
+# two pages of a bilingual (Simplified Chinese and English) contract, for the Chinese OCR tests
+ZH_PAGES = [
+    [
+        "服务协议 SERVICE AGREEMENT",
+        "第一条 定义",
+        "本协议由北方科技有限公司（甲方）与南方咨询有限公司（乙方）于2024年3月1日签订。",
+        "第二条 付款",
+        "甲方应在收到发票后三十日内支付全部服务费用。",
+        "Customer shall pay all fees within thirty (30) days of each invoice.",
+    ],
+    [
+        "第三条 终止",
+        "任何一方可提前九十天书面通知对方终止本协议。",
+        "Either party may terminate this Agreement on ninety (90) days' written notice.",
+        "第四条 违约责任",
+        "违约方应赔偿守约方因此遭受的全部损失。",
+    ],
+]
+# a small CJK font (Debian fonts-wqy-microhei, installed by scripts/test.sh) for rendering Chinese pages
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 
 TEXTS = {
     "alpha.txt": "SUPPLY AGREEMENT\n\n1. Supply. Acme Widgets Ltd shall deliver five hundred (500) blue widgets "
@@ -109,6 +131,11 @@ def scan_pdf(source: Path, out: Path, pages: int, dpi: int = 200) -> Path:
     """An image-only PDF (no text layer) of the first `pages` pages of a text PDF, as a scanner makes."""
     pdf = pdfium.PdfDocument(source)
     images = [pdf[i].render(scale=dpi / 72, grayscale=True).to_pil().convert("L") for i in range(pages)]
+    return image_pdf(images, out, dpi)
+
+
+def image_pdf(images: list[Image.Image], out: Path, dpi: int = 200) -> Path:
+    """An image-only PDF with one page per image, at `dpi`."""
     images[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=images[1:])
     return out
 
@@ -133,3 +160,22 @@ def random_answer(rng, pieces: int = 25) -> str:
         if rng.random() < 0.6:
             out.append(" ")
     return "".join(out)
+
+
+def cjk_font(size: int) -> ImageFont.FreeTypeFont:
+    """WenQuanYi Micro Hei, the CJK font the Chinese OCR tests render their pages with."""
+    if not CJK_FONT.exists():
+        pytest.fail(f"{CJK_FONT} is missing: apt-get install fonts-wqy-microhei (scripts/test.sh does)")
+    return ImageFont.truetype(str(CJK_FONT), size)
+
+
+def text_page(
+    lines: list[str], font: ImageFont.FreeTypeFont, size: tuple[int, int] = (1700, 2200)
+) -> Image.Image:
+    """A white page (letter size at 200 dpi) with `lines` in black, one and a half lines apart."""
+    page = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(page)
+    step = int(font.size * 1.5)
+    for i, line in enumerate(lines):
+        draw.text((150, 150 + i * step), line, font=font, fill=0)
+    return page

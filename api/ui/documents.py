@@ -36,8 +36,6 @@ def document_routes(ui: ReviewUI) -> APIRouter:
             if start is not None or quote_text
             else None
         )
-        section = doc.section_at(loc.start, loc.end) if loc else None
-        pages = doc.page_numbers(loc.start, loc.end) if loc else []
         return ui.render(
             request,
             "document.html",
@@ -46,8 +44,8 @@ def document_routes(ui: ReviewUI) -> APIRouter:
             corpus=corpus,
             segments=evidence.document_segments(doc, loc),
             loc=loc,
-            section=section.label if section else "",
-            pages=pages,
+            # the place of the marked text as citations and search results give it
+            place=doc.place(loc.start, loc.end) if loc else None,
             back=back,
             back_label=back_label,
             sections=doc.sections[:200],

@@ -1,19 +1,27 @@
 """OCR of PDF pages that have no text layer: each page rendered with pypdfium2 and read by RapidOCR
 (PP-OCR detection, direction and recognition models, English and Simplified Chinese, shipped inside
-the rapidocr-onnxruntime wheel and run on ONNX Runtime; nothing is downloaded at run time)."""
+the rapidocr-onnxruntime wheel and run on ONNX Runtime; nothing is downloaded at run time).
+
+The per-file time limit holds within a page too: a page is read in steps (text detection, then the
+detected lines in batches of the engine's batch size) and the deadline is checked before each, so a
+file stops at most one detection or one batch of six lines past its limit."""
 
 from __future__ import annotations
 
 import functools
+import math
 import re
 import time
 from dataclasses import dataclass
+
+import numpy as np
 
 from pipeline.ingest.base import IngestError
 
 RENDER_SCALE = 200 / 72  # 200 dpi: small print stays legible, a page stays a few megapixels
 # RapidOCR shrinks images above 2000 px; a 200-dpi letter or A4 page is 2200-2340 px tall, and the
-# shrink cost 4-9 points of character accuracy on CUAD pages (bench/bench_ocr.py)
+# shrink cost 4-9 points of character accuracy on CUAD pages (bench/bench_ocr.py). Larger pages
+# (posters, drawings) are rendered at a lower resolution, so no page costs more than this.
 MAX_SIDE = 3000
 _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 
@@ -24,6 +32,14 @@ class OcrPage:
     confidence: float  # mean recognition score of its lines, weighted by length; 0.0 when empty
 
 
+class OcrTimeLimit(IngestError):
+    """The file's OCR time limit passed; `progress` says how far the current page got."""
+
+    def __init__(self, progress: str):
+        super().__init__(progress)
+        self.progress = progress
+
+
 @functools.cache
 def _engine():
     from rapidocr_onnxruntime import RapidOCR
@@ -31,11 +47,12 @@ def _engine():
     return RapidOCR(max_side_len=MAX_SIDE)
 
 
-def ocr_pdf_pages(data: bytes, numbers: list[int], deadline: float) -> dict[int, OcrPage]:
-    """Text of the given pages (1-based), read in order; past `deadline` (time.monotonic) the file
-    fails rather than being indexed with pages missing."""
+def ocr_pdf_pages(data: bytes, numbers: list[int], timeout_s: float) -> dict[int, OcrPage]:
+    """Text of the given pages (1-based), read in order. Past `timeout_s` the file fails, also in
+    the middle of a page, rather than being indexed with pages missing."""
     import pypdfium2 as pdfium
 
+    deadline = time.monotonic() + timeout_s
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -43,21 +60,67 @@ def ocr_pdf_pages(data: bytes, numbers: list[int], deadline: float) -> dict[int,
     out = {}
     try:
         for n, number in enumerate(numbers):
-            if time.monotonic() > deadline:
-                raise IngestError(f"OCR time limit reached after {n} of {len(numbers)} scanned pages")
-            page = pdf[number - 1]
-            image = page.render(scale=RENDER_SCALE, grayscale=True).to_pil()
-            page.close()
-            out[number] = recognise(image)
+            try:
+                _check(deadline, "before rendering")
+                out[number] = recognise(render_page(pdf[number - 1]), deadline)
+            except OcrTimeLimit as exc:
+                raise IngestError(
+                    f"OCR time limit of {timeout_s:g} s reached on page {number} ({exc.progress}); "
+                    f"{n} of {len(numbers)} scanned pages were read; the file is not indexed: raise "
+                    "`ocr_timeout_s` in the corpus definition or split the file"
+                ) from None
     finally:
         pdf.close()
     return out
 
 
-def recognise(image) -> OcrPage:
-    """OCR one page image (PIL or numpy); lines in reading order."""
-    result, _ = _engine()(image)
-    return page_from_boxes(result or [])
+def render_page(page):
+    """A pypdfium2 page as a grayscale PIL image at RENDER_SCALE, or smaller so that neither side
+    passes MAX_SIDE pixels; the page is closed."""
+    scale = min(RENDER_SCALE, MAX_SIDE / max(page.get_width(), page.get_height(), 1.0))
+    try:
+        return page.render(scale=scale, grayscale=True).to_pil()
+    finally:
+        page.close()
+
+
+def _check(deadline: float, progress: str) -> None:
+    if time.monotonic() > deadline:
+        raise OcrTimeLimit(progress)
+
+
+def recognise(image, deadline: float = math.inf) -> OcrPage:
+    """OCR one page image (PIL or numpy); lines in reading order. The steps of RapidOCR's own call
+    (rapidocr-onnxruntime 1.4), with `deadline` (time.monotonic) checked after text detection and
+    before each recognition batch (OcrTimeLimit). The lines are batched in the engine's order (by
+    aspect ratio), so a page reads exactly as in one engine call."""
+    engine = _engine()
+    img = engine.load_img(image)
+    raw_h, raw_w = img.shape[:2]
+    img, ratio_h, ratio_w = engine.preprocess(img)
+    img, record = engine.maybe_add_letterbox(img, {"preprocess": {"ratio_h": ratio_h, "ratio_w": ratio_w}})
+    boxes, _ = engine.auto_text_det(img)
+    if boxes is None:
+        return page_from_boxes([])
+    crops = engine.get_crop_img_list(img, boxes)
+    order = np.argsort(np.array([c.shape[1] / float(c.shape[0]) for c in crops]))
+    batch = engine.text_rec.rec_batch_num
+    read: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+    for b in range(0, len(order), batch):
+        _check(deadline, f"text detected, {b} of {len(crops)} lines recognised")
+        ids = order[b : b + batch]
+        upright, _, _ = engine.text_cls([crops[i] for i in ids])
+        texts, _ = engine.text_rec(upright)
+        for i, (text, score, *_) in zip(ids, texts, strict=True):
+            read[i] = (text, score)
+    points = engine._get_origin_points(boxes, record, raw_h, raw_w)
+    return page_from_boxes(
+        [
+            [box.tolist(), text, score]
+            for box, (text, score) in zip(points, read, strict=True)
+            if score >= engine.text_score
+        ]
+    )
 
 
 def page_from_boxes(boxes: list) -> OcrPage:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import time
 
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
@@ -75,7 +74,7 @@ def _ocr(data: bytes, numbers: list[int], options: IngestOptions) -> dict[int, O
         raise IngestError(
             f"{len(numbers)} scanned pages to OCR, over the limit of {options.ocr_max_pages} per file"
         )
-    read = ocr_pdf_pages(data, numbers, time.monotonic() + options.ocr_timeout_s)
+    read = ocr_pdf_pages(data, numbers, options.ocr_timeout_s)
     return {n: page for n, page in read.items() if page.text.strip()}
 
 

@@ -1,4 +1,5 @@
-"""Pick, inside retrieved chunks, the sentences (or two adjacent sentences) that bear on a claim."""
+"""Pick, inside retrieved chunks, the sentences (or two adjacent sentences) that bear on a claim or a
+query: the evidence windows the verifier reads, and the place a search hit shows."""
 
 from __future__ import annotations
 
@@ -11,12 +12,49 @@ from pipeline.text import content_words, split_sentences
 
 MAX_WINDOW_CHARS = 700  # what the verifier reads (~128-160 tokens)
 
+PlaceOf = Callable[[str, int, int], Place]
+
 
 @dataclass
 class Window:
     citation: Citation
     relevance: float  # share of the claim's content (idf-weighted) found in the window
     retrieval: float  # cosine of the chunk it came from
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A candidate window: characters [start, end) of a hit's chunk text."""
+
+    hit: SearchHit
+    start: int
+    end: int
+    relevance: float
+
+    def citation(self, place_of: PlaceOf) -> Citation:
+        """The window as a citation, with the page and section where its own text stands (not its
+        chunk's start: a chunk may begin in the section before the quoted clause)."""
+        c = self.hit.chunk
+        start, end = c.start + self.start, c.start + self.end
+        place = place_of(c.doc_id, start, end)
+        return Citation(
+            doc_id=c.doc_id,
+            title=self.hit.title,
+            page=place.page,
+            section=place.section,
+            start=start,
+            end=end,
+            quote=c.text[self.start : self.end],
+            ocr=place.ocr,
+        )
+
+    def overlaps(self, other: _Span) -> bool:
+        a, b = self.hit.chunk, other.hit.chunk
+        return (
+            a.doc_id == b.doc_id
+            and a.start + self.start < b.start + other.end
+            and b.start + other.start < a.start + self.end
+        )
 
 
 Sentences = list[tuple[int, int, set[str]]]
@@ -30,20 +68,52 @@ def chunk_sentences(text: str) -> Sentences:
 def select_windows(
     claim: str,
     hits: Sequence[SearchHit],
-    place_of: Callable[[str, int, int], Place],
+    place_of: PlaceOf,
     top: int = 3,
     sentences: dict[int, Sentences] | None = None,
 ) -> list[Window]:
-    """Best windows for `claim` across the hits, at most one per overlapping region.
-
-    `place_of(doc_id, start, end)` gives the page and section where a window's own text stands
-    (not its chunk's start: a chunk may begin in the section before the quoted clause).
+    """Best windows for `claim` across the hits, at most one per overlapping region;
+    `place_of(doc_id, start, end)` gives the page and section of a window's own text.
     `sentences` (chunk id -> chunk_sentences) lets the facts of one answer, which often retrieve
-    the same chunks, split each chunk once.
-    """
+    the same chunks, split each chunk once."""
+    candidates = sorted(
+        (s for spans in _spans(claim, hits, sentences) for s in spans), key=lambda s: -s.relevance
+    )
+    chosen: list[_Span] = []
+    for s in candidates:
+        if any(s.overlaps(o) for o in chosen):
+            continue
+        chosen.append(s)
+        if len(chosen) >= top:
+            break
+    return [Window(s.citation(place_of), s.relevance, s.hit.dense) for s in chosen]
+
+
+def locate_hits(query: str, hits: Sequence[SearchHit], place_of: PlaceOf) -> None:
+    """Set each hit's `match`: the window of its chunk that best matches the query (scored as the
+    verifier chooses evidence), or, when no word of the query is in the chunk (a match on meaning
+    alone), the sentence at the chunk's middle. Its page and section are where a search result
+    stands: a chunk may begin in the section (or on the page) before the one it is about."""
+    for hit, spans in zip(hits, _spans(query, hits), strict=True):
+        best = max(spans, key=lambda s: s.relevance, default=None) or _middle(hit)
+        hit.match = best.citation(place_of)
+
+
+def _middle(hit: SearchHit) -> _Span:
+    text = hit.chunk.text
+    mid = len(text) // 2
+    s, e = next(((s, e) for s, e in split_sentences(text) if e > mid), (0, len(text)))
+    return _Span(hit, s, min(e, s + MAX_WINDOW_CHARS), 0.0)
+
+
+def _spans(
+    claim: str, hits: Sequence[SearchHit], sentences: dict[int, Sentences] | None = None
+) -> list[list[_Span]]:
+    """Per hit, its sentences and pairs of adjacent sentences that hold some of the claim's content
+    words, with their relevance: the idf-weighted share of those words they hold."""
     claim_words = content_words(claim)
     if not claim_words:
-        return []
+        return [[] for _ in hits]
     sentences = {} if sentences is None else sentences
     # words rare among the retrieved text weigh more: drug names, numbers, defined terms
     doc_freq: dict[str, int] = {}
@@ -60,17 +130,16 @@ def select_windows(
     weight = {w: math.log(1 + n / (1 + doc_freq.get(w, 0))) for w in set(claim_words)}
     total = sum(weight.values()) or 1.0
 
-    # (relevance, hit, start, end, quote); the page and section are looked up for the chosen only
-    candidates: list[tuple[float, SearchHit, int, int, str]] = []
+    out = []
     for hit, sents in zip(hits, sentence_sets, strict=True):
-        c = hit.chunk
+        spans = []
         for i, (s, e, words) in enumerate(sents):
-            spans = [(s, e, words)]
+            pairs = [(s, e, words)]
             if i + 1 < len(sents):
                 s2, e2, w2 = sents[i + 1]
                 if e2 - s <= MAX_WINDOW_CHARS:
-                    spans.append((s, e2, words | w2))
-            for ws, we, wset in spans:
+                    pairs.append((s, e2, words | w2))
+            for ws, we, wset in pairs:
                 covered = sum(weight[w] for w in weight if w in wset)
                 rel = covered / total
                 # a two-sentence window must earn its extra length
@@ -78,31 +147,6 @@ def select_windows(
                     rel -= 0.03
                 if rel <= 0:
                     continue
-                text = c.text[ws:we]
-                if len(text) > MAX_WINDOW_CHARS:
-                    text = text[:MAX_WINDOW_CHARS]
-                    we = ws + len(text)
-                candidates.append((rel + 0.05 * hit.dense, hit, c.start + ws, c.start + we, text))
-    candidates.sort(key=lambda w: -w[0])
-    chosen: list[Window] = []
-    for relevance, hit, start, end, text in candidates:
-        doc_id = hit.chunk.doc_id
-        if any(
-            o.citation.doc_id == doc_id and start < o.citation.end and o.citation.start < end for o in chosen
-        ):
-            continue
-        place = place_of(doc_id, start, end)
-        citation = Citation(
-            doc_id=doc_id,
-            title=hit.title,
-            page=place.page,
-            section=place.section,
-            start=start,
-            end=end,
-            quote=text,
-            ocr=place.ocr,
-        )
-        chosen.append(Window(citation=citation, relevance=relevance, retrieval=hit.dense))
-        if len(chosen) >= top:
-            break
-    return chosen
+                spans.append(_Span(hit, ws, min(we, ws + MAX_WINDOW_CHARS), rel + 0.05 * hit.dense))
+        out.append(spans)
+    return out

@@ -10,7 +10,9 @@ import pytest
 from helpers import home_settings
 
 from pipeline.models.embedders import embedder_id
-from pipeline.store.index_files import CURRENT
+from pipeline.store.builder import index_corpus
+from pipeline.store.corpora import corpus_config
+from pipeline.store.index_files import CURRENT, CorpusIndex
 
 
 @pytest.mark.timeout(600)
@@ -86,3 +88,40 @@ def test_cli_verify_json_and_errors(sample_home, cli):
         home, "verify", "sample", "--answer-file", Path(home) / "nope.txt", corpora_dir=corpora, timeout=300
     )
     assert missing.returncode != 0 and "cannot read" in missing.stderr
+
+
+MSA = (
+    "# Master Services Agreement\n\n## 1. Fees\n\nCustomer shall pay each invoice within thirty (30) days. "
+    "Late payments bear interest at 1.5% per month.\n\n## 2. Termination\n\nEither party may terminate "
+    "this Agreement for convenience on ninety (90) days' written notice.\n"
+)
+
+
+@pytest.mark.timeout(600)
+def test_cli_search_shows_the_section_where_the_match_stands(tmp_path, embedder, cli):
+    """One chunk spans three headings; a search for the termination clause names its section, not
+    the section the chunk starts in."""
+    settings = home_settings(tmp_path)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "msa.md").write_text(MSA, encoding="utf-8")
+    (settings.corpora_dir / "msa.toml").write_text(
+        f'name = "msa"\ndomain = "contracts"\npaths = [{json.dumps(str(folder))}]\n', encoding="utf-8"
+    )
+    index_corpus(corpus_config("msa", settings), settings, embedder=embedder)
+    chunk = CorpusIndex.load(settings.indexes_dir, "msa").chunks([0])[0]
+    assert chunk.section == "Master Services Agreement" and "2. Termination" in chunk.text  # one chunk
+
+    query = "terminate for convenience on notice"
+    run = cli.run(settings.home, "search", "msa", query, "--json", corpora_dir=settings.corpora_dir)
+    assert run.returncode == 0, run.stderr[-2000:]
+    hit = json.loads(run.stdout)["hits"][0]
+    assert hit["section"] == "2. Termination" and hit["page"] is None and hit["ocr"] is False
+    at = MSA.index("Either party")
+    assert hit["match"]["start"] == at and hit["match"]["text"].startswith("Either party may terminate")
+    assert hit["start"] == 0 and hit["text"] == MSA.strip()  # the whole chunk is still there
+
+    run = cli.run(settings.home, "search", "msa", query, corpora_dir=settings.corpora_dir)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"1. msa.md [2. Termination] chars {at}-" in run.stdout
+    assert "Either party may terminate this Agreement for convenience" in run.stdout

@@ -1,17 +1,30 @@
-"""A scanned PDF (a real contract rendered to an image-only PDF) indexed with OCR: text found on
-the right page, per-page confidence stored and low-confidence pages named, citations marked."""
+"""Scanned PDFs (a real contract, and a bilingual Chinese-English contract, rendered to image-only
+PDFs) indexed with OCR: text found on the right page, per-page confidence stored and low-confidence
+pages named, citations marked; a file over its OCR time limit fails inside its page."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
-from helpers import CUAD_SMALL, home_settings, scan_pdf
+from helpers import (
+    CUAD_SMALL,
+    TEXTS,
+    ZH_PAGES,
+    cjk_font,
+    home_settings,
+    image_pdf,
+    scan_pdf,
+    text_page,
+    write_texts,
+)
 from pypdf import PdfReader
 
 from api.ui.evidence import where
 from pipeline.ingest import IngestError, IngestOptions, SourceFile, load_file
 from pipeline.retrieval.hybrid import Retriever
+from pipeline.retrieval.windows import locate_hits
 from pipeline.schema import Citation, Label, Verdict
 from pipeline.store.builder import index_corpus
 from pipeline.store.index_files import CorpusIndex
@@ -59,3 +72,54 @@ def test_scanned_pdf_is_ocrd_searched_and_cited_on_its_page(tmp_path, shared, em
     assert dataclasses.asdict(cite)["ocr"] is True
     stored = {"page": 2, "section": "", "start_char": at, "end_char": at + 40}  # as the audit store has it
     assert where(stored, doc) == "p. 2 · OCR text" and where(stored) == "p. 2"
+
+
+@pytest.mark.timeout(600)
+def test_chinese_scan_is_ocrd_and_a_chinese_phrase_found_on_its_page(tmp_path, embedder, config_for):
+    folder = tmp_path / "scans"
+    write_texts(folder)  # English contracts beside the scan
+    font = cjk_font(34)
+    image_pdf([text_page(lines, font) for lines in ZH_PAGES], folder / "服务协议.pdf")
+    settings = home_settings(tmp_path)
+    config = config_for("zh", folder, domain="contracts")
+    config.ingest = IngestOptions(ocr=True)
+    report = index_corpus(config, settings, embedder=embedder)
+    assert report.failures == [] and report.formats[".pdf"] == {"read": 1, "ocr": 1, "failed": 0}
+
+    idx = CorpusIndex.load(settings.indexes_dir, "zh")
+    doc = idx.document("服务协议.pdf")
+    page2 = doc.text[doc.pages[1].start : doc.pages[1].end]
+    assert "任何一方可提前九十天书面通知对方终止本协议。" in page2
+    assert "甲方应在收到发票后三十日内支付全部服务费用。" in doc.text[: doc.pages[0].end]
+
+    hits = Retriever(idx, embedder).search("提前九十天书面通知", k=3)
+    locate_hits("提前九十天书面通知", hits, idx.place_of)
+    top = hits[0]
+    assert top.chunk.doc_id == "服务协议.pdf", [h.chunk.doc_id for h in hits]
+    assert top.match.page == 2 and top.match.ocr and "九十天书面通知" in top.match.quote
+    assert top.match.start >= doc.pages[1].start
+
+
+@pytest.mark.timeout(600)
+def test_ocr_time_limit_stops_a_file_within_its_first_page(tmp_path, shared, embedder, config_for):
+    folder = tmp_path / "scans"
+    write_texts(folder)
+    scan_pdf(shared / CUAD_SMALL, folder / "slow-scan.pdf", pages=2)
+    settings = home_settings(tmp_path)
+    config = config_for("slow", folder, domain="contracts")
+    config.ingest = IngestOptions(ocr=True, ocr_timeout_s=0.5)  # a page of this contract takes seconds
+    report = index_corpus(config, settings, embedder=embedder)
+
+    assert report.formats[".pdf"] == {"read": 0, "ocr": 0, "failed": 1}
+    [failure] = report.failures
+    assert failure["path"].endswith("slow-scan.pdf")
+    m = re.search(
+        r"OCR time limit of 0.5 s reached on page 1 \(text detected, (\d+) of (\d+) lines", failure["error"]
+    )
+    assert m and int(m[1]) < int(m[2]), failure["error"]  # stopped inside the page
+    assert "0 of 2 scanned pages were read; the file is not indexed" in failure["error"]
+    assert "ocr_timeout_s" in failure["error"]
+    # the index holds the other files, consistent and searchable
+    idx = CorpusIndex.load(settings.indexes_dir, "slow")
+    assert sorted(idx.manifest.documents) == sorted(TEXTS)
+    assert Retriever(idx, embedder).search("blue widgets each month", k=1)[0].chunk.doc_id == "alpha.txt"
