@@ -82,7 +82,11 @@ def evaluate(cvecs: np.ndarray, cids: list[str], qvecs: np.ndarray, qids: list[s
         r = recall_at_k(top, qrels[qid])
         if r is not None:
             recall.append(r)
-    return {"ndcg@10": float(np.mean(ndcg)), "recall@10": float(np.mean(recall)), "recall_queries": len(recall)}
+    return {
+        "ndcg@10": float(np.mean(ndcg)),
+        "recall@10": float(np.mean(recall)),
+        "recall_queries": len(recall),
+    }
 
 
 class Int8Embedder:
@@ -133,7 +137,10 @@ def main() -> None:
     qids = sorted(queries)
     texts = [corpus[c] for c in cids]
     log(f"ACORD {args.split}: {len(qids)} queries, {len(cids)} clauses")
-    backends = {"minilm-torch": lambda: get_embedder("minilm-torch"), "minilm": lambda: get_embedder("minilm")}
+    backends = {
+        "minilm-torch": lambda: get_embedder("minilm-torch"),
+        "minilm": lambda: get_embedder("minilm"),
+    }
     tmp = tempfile.TemporaryDirectory()
     if args.int8:
         backends["minilm-int8 (one text per call)"] = lambda: Int8Embedder(Path(tmp.name))
@@ -176,7 +183,9 @@ def main() -> None:
         f"load average {results['machine'].get('loadavg_1m')}"
     )
     print(table(rows, ["backend", "nDCG@10", "recall@10", "max |v - torch|", "clauses/s"]))
-    path = save_json("retrieval", results, args.json or str(Path(__file__).parent / "out" / f"retrieval-{stamp()}.json"))
+    path = save_json(
+        "retrieval", results, args.json or str(Path(__file__).parent / "out" / f"retrieval-{stamp()}.json")
+    )
     print(f"JSON: {path}")
 
 

@@ -63,7 +63,9 @@ def test_a_vector_does_not_depend_on_its_batch(embedder):
 def test_tokens_are_cut_where_sentence_transformers_cuts_them(torch_embedder):
     assert max_seq_length() == torch_embedder.model.max_seq_length == 256
     ours = [e.ids for e in load_tokenizer().encode_batch(TEXTS)]
-    hf = torch_embedder.model.tokenizer(TEXTS, truncation=True, max_length=torch_embedder.model.max_seq_length)
+    hf = torch_embedder.model.tokenizer(
+        TEXTS, truncation=True, max_length=torch_embedder.model.max_seq_length
+    )
     assert ours == hf["input_ids"]
     assert max(len(ids) for ids in ours) == 256
 

@@ -45,7 +45,10 @@ def build_graph(model_dir: Path) -> tuple[Any, dict[str, np.ndarray]]:
     from onnx import TensorProto, helper, numpy_helper
 
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    if config.get("hidden_act", "gelu") != "gelu" or config.get("position_embedding_type", "absolute") != "absolute":
+    if (
+        config.get("hidden_act", "gelu") != "gelu"
+        or config.get("position_embedding_type", "absolute") != "absolute"
+    ):
         raise ValueError(f"{model_dir}: only BERT with gelu and absolute positions is supported")
     w = read_safetensors(model_dir / "model.safetensors")
     hidden, heads = config["hidden_size"], config["num_attention_heads"]
