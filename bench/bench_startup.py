@@ -7,7 +7,9 @@
    the backends alternate, median of --rounds (>= 3). The sample corpus is indexed once into a
    temporary home; the torch runs read the same index through a copy of corpora/ whose sample.toml
    says `embedder = "minilm-torch"` (same model id). --baseline DIR adds a third column: the same
-   commands with PYTHONPATH=DIR (e.g. a checkout of main: today's code).
+   commands with PYTHONPATH=DIR (e.g. a checkout of main: today's code). Beside each wall time, the
+   CPU seconds the process used (user + system): on a busy shared machine the wall time stretches
+   with the load, the CPU time much less; on an idle one start-up's wall time is close to it.
 2. Raw `encode` chunks/s of the two backends on the same chunks of CUAD contracts
    (full_contract_txt, the project's 900/120 chunking), batches of Settings.embed_batch_size,
    alternating, median of --rounds.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -59,13 +62,19 @@ def corpora_for(embedder: str, into: Path) -> Path:
     return into
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    t = time.perf_counter()
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run of `cmd`."""
+    cpu, t = children_cpu(), time.perf_counter()
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     wall = time.perf_counter() - t
     if run.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{run.stderr[-2000:]}")
-    return wall
+    return wall, children_cpu() - cpu
 
 
 def free_port() -> int:
@@ -74,10 +83,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_ready(cmd: list[str], env: dict[str, str]) -> float:
-    """Seconds from starting `veracity serve` to /readyz answering 200."""
+def serve_ready(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds from starting `veracity serve` to /readyz answering 200, CPU seconds of the
+    server, stopped right after)."""
     port = free_port()
-    t = time.perf_counter()
+    cpu, t = children_cpu(), time.perf_counter()
+    ready = None
     proc = subprocess.Popen(
         [*cmd, "--port", str(port), "--no-auth"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -88,18 +99,21 @@ def serve_ready(cmd: list[str], env: dict[str, str]) -> float:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
                     if r.status == 200:
-                        return time.perf_counter() - t
+                        ready = time.perf_counter() - t
+                        break
             except OSError:
                 time.sleep(0.02)
-        raise SystemExit("serve not ready within 300 s")
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+    if ready is None:
+        raise SystemExit("serve not ready within 300 s")
+    return ready, children_cpu() - cpu
 
 
 def startup(args, home: Path, variants: dict[str, tuple[Path, Path]]) -> dict:
-    """variants: name -> (PYTHONPATH, corpora dir). Returns {command: {variant: [seconds...]}}."""
-    times: dict[str, dict[str, list[float]]] = {"search": {}, "verify": {}, "serve": {}}
+    """variants: name -> (PYTHONPATH, corpora dir). Returns {command: {variant: [(wall, cpu)...]}}."""
+    times: dict[str, dict[str, list[tuple[float, float]]]] = {"search": {}, "verify": {}, "serve": {}}
     for r in range(args.rounds):
         for name, (pythonpath, corpora) in variants.items():
             head, env = veracity(pythonpath)
@@ -112,7 +126,12 @@ def startup(args, home: Path, variants: dict[str, tuple[Path, Path]]) -> dict:
             }
             for command, run in runs.items():
                 times[command].setdefault(name, []).append(run())
-            log(f"round {r + 1}: {name}: " + ", ".join(f"{c} {times[c][name][-1]:.2f}s" for c in times))
+            log(
+                f"round {r + 1}: {name}: "
+                + ", ".join(
+                    f"{c} {times[c][name][-1][0]:.2f}s (cpu {times[c][name][-1][1]:.2f}s)" for c in times
+                )
+            )
     return times
 
 
@@ -168,7 +187,7 @@ def main() -> None:
         tmp = Path(tmp)
         home = tmp / "home"
         head, env = veracity(ROOT)
-        timed([*head, "--home", str(home), "index", "sample"], env)
+        timed([*head, "--home", str(home), "index", "sample"], env)  # with the default embedder
         variants = {
             "onnx (minilm)": (ROOT, ROOT / "corpora"),
             "torch (minilm-torch)": (ROOT, corpora_for("minilm-torch", tmp / "corpora_torch")),
@@ -183,19 +202,20 @@ def main() -> None:
     names = list(variants)
     rows = []
     for command, by in times.items():
-        med = {n: statistics.median(by[n]) for n in names}
+        wall = {n: statistics.median(w for w, _ in by[n]) for n in names}
+        cpu = {n: statistics.median(c for _, c in by[n]) for n in names}
         rows.append(
             [
                 command,
-                *(f"{med[n]:.2f}" for n in names),
-                *(f"{med[n] / med[names[0]]:.1f}x" for n in names[1:]),
+                *(f"{wall[n]:.2f} ({cpu[n]:.2f})" for n in names),
+                *(f"{wall[n] / wall[names[0]]:.1f}x" for n in names[1:]),
             ]
         )
     print(
-        f"start-up, wall seconds from the shell (median of {args.rounds}, alternating; load average at start "
-        f"{results['machine'].get('loadavg_1m')})"
+        f"start-up from the shell: wall seconds (CPU seconds), median of {args.rounds}, alternating; "
+        f"load average {results['machine'].get('loadavg_1m')} at start"
     )
-    print(table(rows, ["command", *names, *(f"{n} / onnx" for n in names[1:])]))
+    print(table(rows, ["command", *names, *(f"{n} / onnx (wall)" for n in names[1:])]))
     if not args.skip_encode:
         enc = encode_speed(args)
         results["encode"] = enc
