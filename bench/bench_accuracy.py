@@ -169,7 +169,7 @@ def contexts_engine(args, scorer, embedder) -> Engine:
 # --- ContractNLI ---------------------------------------------------------------------------------
 
 
-def build_contractnli(home: Path, data: dict) -> tuple[Settings, str]:
+def build_contractnli(home: Path, data: dict, embedder) -> tuple[Settings, str]:
     from pipeline.store.builder import index_corpus
     from pipeline.store.corpora import CorpusConfig, Source
 
@@ -185,7 +185,7 @@ def build_contractnli(home: Path, data: dict) -> tuple[Settings, str]:
         name=name, domain="contracts", sources=[Source(str(src), "contracts")], base_dir=home
     )
     t = time.perf_counter()
-    rep = index_corpus(config, settings)
+    rep = index_corpus(config, settings, embedder=embedder)
     log(
         f"contractnli index: {rep.documents} docs, {rep.chunks} chunks, {rep.embedded_chunks} embedded, "
         f"{time.perf_counter() - t:.1f}s, failures={rep.failures}"
@@ -197,7 +197,7 @@ def bench_contractnli(args, scorers, embedder) -> dict:
     from pipeline.store.index_files import CorpusIndex
 
     data = json.loads(CNLI_PATH.read_text(encoding="utf-8"))
-    settings, name = build_contractnli(Path(args.home), data)
+    settings, name = build_contractnli(Path(args.home), data, embedder)
     hyps = {k: v["hypothesis"] for k, v in data["labels"].items()}
     keys = sorted(hyps, key=lambda k: int(k.split("-")[1]))
     docs = data["documents"]
@@ -796,6 +796,11 @@ def main() -> None:
     ap.add_argument("--scorer", default="default,lexical", help="default, lexical or both (comma-separated)")
     ap.add_argument("--home", default=str(OUT / "home"), help="where to build the benchmark's own indexes")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument(
+        "--embedder",
+        default="minilm",
+        help="embedder for queries and the ContractNLI index (minilm-torch: sentence-transformers)",
+    )
     ap.add_argument("--dev-file", default=str(DEV_PATH), help="dev: labelled answers (JSONL, dev format)")
     ap.add_argument(
         "--decision", default="default",
@@ -826,7 +831,7 @@ def main() -> None:
 
     from pipeline.models.embedders import get_embedder
 
-    embedder = get_embedder()
+    embedder = get_embedder(args.embedder)
     scorers = [(k.strip(), make_scorer(k.strip())) for k in args.scorer.split(",") if k.strip()]
     results = {
         "argv": sys.argv,

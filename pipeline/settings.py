@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = 96
     hnsw_ef_construction: int = 80
     embedder: str = "minilm"  # for caller-given passages; a corpus names its own in its TOML
+    embedder_threads: int = 0  # intra-op threads of the embedder; 0: one per physical core
     # Retrieval: chunks fetched per fact, evidence windows kept per fact, candidates taken from each of
     # the dense and BM25 searches before fusion, and the reciprocal-rank-fusion constant.
     chunks_per_claim: int = 6

@@ -103,12 +103,17 @@ def threads_per_worker() -> int:
 
 
 def limit_threads(threads: int) -> None:
-    """Set the model thread pools of this process (torch, the ONNX Runtime verifier, BLAS)."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VERACITY_VERIFIER_THREADS"):
+    """Set the model thread pools of this process before its models load: the embedder and the
+    verifier read theirs from Settings (both backends, ONNX Runtime and torch), BLAS from the
+    environment. Nothing is imported: a torch imported here would cost seconds on the ONNX path."""
+    for var in (
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "VERACITY_VERIFIER_THREADS",
+        "VERACITY_EMBEDDER_THREADS",
+    ):
         os.environ.setdefault(var, str(threads))
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def load_worker_engine(settings: Any, corpus: str, threads: int) -> None:

@@ -24,15 +24,10 @@ def home(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="module")
 def engine(home):
-    """One engine for the module, on one torch thread like an audit worker (restored afterwards)."""
-    import torch
-
+    """One engine for the module (its models are the process's, loaded once)."""
     from pipeline.verification.engine import Engine
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield Engine(home)
-    torch.set_num_threads(threads)
+    return Engine(home)
 
 
 @pytest.fixture(scope="module")

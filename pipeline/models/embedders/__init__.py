@@ -39,8 +39,15 @@ def _minilm() -> EmbedderEntry:
     return EmbedderEntry(model_id=minilm.model_id, load=minilm.MiniLMEmbedder)
 
 
-# name -> entry. Adding an embedder: a module in this package and one entry here.
-EMBEDDERS: dict[str, Callable[[], EmbedderEntry]] = {"minilm": _minilm}
+def _minilm_torch() -> EmbedderEntry:
+    from pipeline.models.embedders import minilm, minilm_torch
+
+    return EmbedderEntry(model_id=minilm.model_id, load=minilm_torch.MiniLMTorchEmbedder)
+
+
+# name -> entry. Adding an embedder: a module in this package and one entry here. `minilm` runs on
+# ONNX Runtime; `minilm-torch` is the same model through sentence-transformers (same vectors, same id).
+EMBEDDERS: dict[str, Callable[[], EmbedderEntry]] = {"minilm": _minilm, "minilm-torch": _minilm_torch}
 DEFAULT_EMBEDDER = "minilm"
 
 

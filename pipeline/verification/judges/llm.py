@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 log = logging.getLogger("veracity.cascade")
@@ -87,6 +86,8 @@ class LLMJudge:
         self.name = model or "none configured"  # in every reason and in versions["cascade"]
         self.api_key_env = api_key_env
         self.timeout_s = timeout_s
+        import httpx  # here, not at module top: only a cascade needs it, and it costs ~0.15 s to import
+
         self._client = httpx.Client()
 
     def judge(self, questions: Sequence[Question], timeout_s: float | None = None) -> list[Judgement]:
@@ -127,6 +128,8 @@ class LLMJudge:
             "response_format": {"type": "json_object"},
             "stream": False,
         }
+        import httpx
+
         try:
             r = self._client.post(self.url, json=body, headers=headers, timeout=timeout)
         except httpx.TimeoutException:
