@@ -1,7 +1,7 @@
 """Past one machine (issue 19): the audit on Ray beside the local --workers path, and what Ray adds per turn.
 
 Usage:
-  nice .venv/bin/python bench/bench_scale.py [--part ray] [--corpus sample] [--home DIR]
+  nice .venv/bin/python bench/bench_scale.py [--part ray|pg] [--corpus sample] [--home DIR]
       [--conversations 60] [--workers 1,2] [--repeats 3] [--seed 7] [--json PATH]
 
 --part ray: the real `veracity audit` command (a subprocess with its own store; bench_audit.run_cli)
@@ -24,7 +24,8 @@ with the engine's own time taken out (the engine may run at another speed in a R
 With one worker the local path verifies in the command's own process; with more it uses a pool of
 processes, so at N >= 2 both sides pay for moving turns between processes.
 
---part pg (the PostgreSQL store's verify latency against SQLite) is still to come: add it to PARTS.
+--part pg: bench_store.py (its own docstring says how) in a subprocess with --rounds REPEATS: /v1/verify
+latency, audit-store writes and the review queue on a throwaway PostgreSQL against SQLite, one run.
 """
 
 from __future__ import annotations
@@ -122,7 +123,17 @@ def part_ray(args: argparse.Namespace, transcript: Path, work: Path) -> dict:
 
 
 # Each part measures one side of issue 19; the PostgreSQL helper adds "pg" here.
-PARTS: dict[str, Callable[[argparse.Namespace, Path, Path], dict]] = {"ray": part_ray}
+def part_pg(args: argparse.Namespace, _transcript: Path, _work: Path) -> dict:
+    """The stores on PostgreSQL against SQLite: bench_store.py's figures, as it prints them."""
+    import subprocess
+
+    cmd = [sys.executable, str(ROOT / "bench" / "bench_store.py"), "--rounds", str(args.repeats)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    print(done.stdout, end="", flush=True)
+    return {"pg": done.stdout}
+
+
+PARTS: dict[str, Callable[[argparse.Namespace, Path, Path], dict]] = {"ray": part_ray, "pg": part_pg}
 
 
 def main() -> int:
