@@ -94,7 +94,7 @@ def test_worker_killed_mid_run_counts_stay_exact(ray_address, clean_run, transcr
     assert turn_verdicts(db, "ray-kill") == turn_verdicts(db, "clean")
     with AuditStore(db) as store:
         run = store.run("ray-kill")
-    assert run["status"] == "finished" and run["options"] == {"workers": 2, "mode": "annotate", "ray": LOCAL}
+    assert run["status"] == "finished" and run["options"] == {"workers": 2, "mode": "annotate", "cascade": None, "ray": LOCAL}
     lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == transcripts["turns"]
     assert (out / "report.html").exists()
