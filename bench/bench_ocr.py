@@ -4,6 +4,7 @@ page with a CJK font, read by the OCR engine and compared with their text.
 
     .venv/bin/python bench/bench_ocr.py                 # 3 contracts, first 2 pages each, + Chinese
     .venv/bin/python bench/bench_ocr.py --files 5 --pages 3
+    .venv/bin/python bench/bench_ocr.py --files 2 --pages 1 --compare-tesseract
 
 Figures: pages per second (render + recognise, one process, after a warm-up page) and character
 accuracy = 1 - edit distance / length of the true text, both with whitespace removed and curly
@@ -13,12 +14,22 @@ judge the low-confidence threshold. Each page is also read by RapidOCR's own one
 with ours (read in steps to check the time limit): the median time ratio of the two, measured in the
 same run, shows what the steps cost. The Chinese page needs the font package fonts-wqy-microhei
 (scripts/test.sh installs it); without it that page is left out, with a note.
+
+--compare-tesseract also reads every page image with Debian's `tesseract` binary (not installed by
+scripts/setup.sh: apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim), `-l eng`
+for the CUAD pages and `-l chi_sim+eng` for the Chinese page, the image piped in as PNG and the text
+read from stdout. The two engines alternate which reads a page first; per engine it prints the median
+recognition time per page (pages/s = its inverse; rendering is shared and left out) and the character
+accuracy, English and Chinese apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -105,14 +116,103 @@ def timed(image) -> tuple:
 timed.calls = 0
 
 
+def tesseract_text(image: Image.Image, langs: str, dpi: float) -> str:
+    """The page image read by the `tesseract` binary (PNG on stdin, text on stdout)."""
+    png = io.BytesIO()
+    image.save(png, format="PNG", dpi=(dpi, dpi))
+    done = subprocess.run(
+        ["tesseract", "stdin", "stdout", "-l", langs, "--dpi", str(round(dpi))],
+        input=png.getvalue(),
+        capture_output=True,
+        check=True,
+    )
+    return done.stdout.decode("utf-8")
+
+
+def require_tesseract() -> None:
+    """Exit with a message unless `tesseract` and its eng and chi_sim models are installed."""
+    if shutil.which("tesseract") is None:
+        sys.exit(
+            "--compare-tesseract: the `tesseract` binary is not installed "
+            "(apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim)"
+        )
+    listed = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True).stdout.split()
+    missing = [lang for lang in ("eng", "chi_sim") if lang not in listed]
+    if missing:
+        sys.exit(
+            f"--compare-tesseract: tesseract lacks the language models {missing} (apt-get install tesseract-ocr-eng tesseract-ocr-chi-sim)"
+        )
+
+
+class Comparison:
+    """RapidOCR (read in steps, as indexing reads it) against tesseract on the same page images,
+    alternating which engine reads a page first; seconds and accuracies per engine and language."""
+
+    ENGINES = ("RapidOCR", "tesseract")
+    LANGS = ("English", "Chinese")
+
+    def __init__(self) -> None:
+        self.seconds = {(e, lang): [] for e in self.ENGINES for lang in self.LANGS}
+        self.accuracy = {(e, lang): [] for e in self.ENGINES for lang in self.LANGS}
+        self.pages = 0
+
+    def read(self, image: Image.Image, truth: str, lang: str, dpi: float) -> tuple:
+        """`timed(image)` and tesseract on `image`, in alternating order; timed's result. RapidOCR's
+        time is that of the steps (as indexing reads a page)."""
+        langs = "chi_sim+eng" if lang == "Chinese" else "eng"
+        order = self.ENGINES if self.pages % 2 == 0 else self.ENGINES[::-1]
+        self.pages += 1
+        for engine in order:
+            if engine == "RapidOCR":
+                result = timed(image)
+                seconds, text = result[1], result[0].text
+            else:
+                t0 = time.perf_counter()
+                text = tesseract_text(image, langs, dpi)
+                seconds = time.perf_counter() - t0
+            self.seconds[engine, lang].append(seconds)
+            self.accuracy[engine, lang].append(accuracy(text, truth))
+        return result
+
+    def report(self) -> None:
+        print(
+            f"\nRapidOCR against tesseract on the same {self.pages} page images (alternating which reads first):"
+        )
+        for engine in self.ENGINES:
+            for lang in self.LANGS:
+                if not (accs := self.accuracy[engine, lang]):
+                    continue
+                median = statistics.median(self.seconds[engine, lang])
+                print(
+                    f"  {engine:9s}  {lang:7s}  {len(accs)} pages  {1 / median:.2f} pages/s "
+                    f"(median {median:.1f} s per page)  character accuracy {statistics.mean(accs):.3f} "
+                    f"(min {min(accs):.3f})"
+                )
+
+
+def accuracy(text: str, truth: str) -> float:
+    """1 - edit distance / length of the true text, both squeezed; `truth` is squeezed already."""
+    return 1 - edit_distance(squeeze(text), truth) / len(truth)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=3)
     ap.add_argument("--pages", type=int, default=2)
+    ap.add_argument(
+        "--compare-tesseract", action="store_true", help="also read every page with Debian's tesseract"
+    )
     args = ap.parse_args()
+    compare = None
+    if args.compare_tesseract:
+        require_tesseract()
+        compare = Comparison()
     files = sorted(CUAD.rglob("*.pdf"))[: args.files] + sorted(CUAD.rglob("*.PDF"))[: max(0, args.files - 3)]
     rows, seconds, ratios = [], 0.0, []
-    recognise(render_page(pdfium.PdfDocument(files[0])[0]))  # warm-up
+    warm = render_page(pdfium.PdfDocument(files[0])[0])
+    recognise(warm)  # warm-up
+    if compare:
+        tesseract_text(warm, "chi_sim+eng", RENDER_SCALE * 72)  # both models in the file cache
     for path in files:
         reader, pdf = PdfReader(path), pdfium.PdfDocument(path)
         for i in range(min(args.pages, len(pdf))):
@@ -122,10 +222,14 @@ def main() -> None:
             t0 = time.perf_counter()
             image = render_page(pdf[i])
             render_s = time.perf_counter() - t0
-            page, ours, call = timed(image)
+            if compare:
+                dpi = 72 * image.width / pdf.get_page_size(i)[0]
+                page, ours, call = compare.read(image, truth, "English", dpi)
+            else:
+                page, ours, call = timed(image)
             seconds += render_s + ours
             ratios.append(ours / call)
-            acc = 1 - edit_distance(squeeze(page.text), truth) / len(truth)
+            acc = accuracy(page.text, truth)
             rows.append((path.name[:50], i + 1, len(truth), acc, page.confidence))
             print(
                 f"{path.name[:50]:50s} p{i + 1}  {len(truth):5d} chars  accuracy {acc:.3f}  confidence {page.confidence:.3f}"
@@ -140,9 +244,9 @@ def main() -> None:
         print(f"Chinese page left out: {CJK_FONT} is missing (apt-get install fonts-wqy-microhei)")
     else:
         truth = squeeze(ZH_TEXT.read_text(encoding="utf-8"))
-        page, ours, call = timed(zh)
+        page, ours, call = compare.read(zh, truth, "Chinese", RENDER_SCALE * 72) if compare else timed(zh)
         ratios.append(ours / call)
-        acc = 1 - edit_distance(squeeze(page.text), truth) / len(truth)
+        acc = accuracy(page.text, truth)
         print(
             f"Chinese page ({len(truth)} characters, 11 pt): {1 / ours:.2f} pages/s, character accuracy "
             f"{acc:.3f}, confidence {page.confidence:.3f}"
@@ -151,6 +255,8 @@ def main() -> None:
         f"read in steps / one engine call: median time ratio {statistics.median(ratios):.2f} "
         f"over {len(ratios)} pages (same text on every page)"
     )
+    if compare:
+        compare.report()
 
 
 if __name__ == "__main__":
