@@ -29,7 +29,9 @@ _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 @dataclass(frozen=True)
 class OcrPage:
     text: str
-    confidence: float  # mean recognition score of its lines, weighted by length; 0.0 when empty
+    # mean recognition score of its lines weighted by length, times the share of the detected text
+    # area that was read (see recognise); 0.0 when empty
+    confidence: float
 
 
 class OcrTimeLimit(IngestError):
@@ -114,13 +116,28 @@ def recognise(image, deadline: float = math.inf) -> OcrPage:
         for i, (text, score, *_) in zip(ids, texts, strict=True):
             read[i] = (text, score)
     points = engine._get_origin_points(boxes, record, raw_h, raw_w)
-    return page_from_boxes(
-        [
-            [box.tolist(), text, score]
-            for box, (text, score) in zip(points, read, strict=True)
-            if score >= engine.text_score
-        ]
-    )
+    kept = []
+    area = dropped = 0.0
+    for box, (text, score) in zip(points, read, strict=True):
+        a = _area(box)
+        area += a
+        if score >= engine.text_score:
+            kept.append([box.tolist(), text, score])
+        else:
+            dropped += a
+    page = page_from_boxes(kept)
+    # Text detected but not read (its score under the engine's threshold) is missing from the page
+    # without a trace: detection may merge dense lines into a box the recogniser cannot read. Its
+    # share of the detected area lowers the page's confidence, so such a page is named, not trusted.
+    unread = dropped / area if area else 0.0
+    return OcrPage(page.text, round(page.confidence * (1.0 - unread), 4))
+
+
+def _area(box) -> float:
+    """Area of a detected quadrilateral (shoelace formula)."""
+    pts = np.asarray(box, dtype=float)
+    x, y = pts[:, 0], pts[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
 
 
 def page_from_boxes(boxes: list) -> OcrPage:

@@ -18,7 +18,9 @@ def test_chinese_page_is_read_in_steps_as_one_engine_call_reads_it():
     page = text_page(ZH_PAGES[1], cjk_font(34))
     read = recognise(page)
     boxes, _ = _engine()(page)  # RapidOCR's own call: detection, direction, recognition at once
-    assert read == page_from_boxes(boxes)
+    one_call = page_from_boxes(boxes)
+    # the same text; the steps' confidence also counts detected text that could not be read
+    assert read.text == one_call.text and read.confidence <= one_call.confidence
     lines = read.text.splitlines()
     assert "任何一方可提前九十天书面通知对方终止本协议。" in lines
     assert "违约方应赔偿守约方因此遭受的全部损失。" in lines
