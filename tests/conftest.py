@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import home_settings
+from helpers import home_settings, indexed_sample_home
 from pg_support import PostgresServer, PostgresUnavailable
 
 from pipeline.ingest.chunk import ChunkSettings
@@ -120,9 +120,7 @@ def labels(tmp_path_factory, shared, embedder):
 @pytest.fixture(scope="session")
 def sample_home(tmp_path_factory) -> Settings:
     """A home with the project's sample corpus (corpora/sample) indexed."""
-    settings = Settings(home=tmp_path_factory.mktemp("home"), corpora_dir=PROJECT_ROOT / "corpora")
-    index_corpus(corpus_config("sample", settings), settings)
-    return settings
+    return indexed_sample_home(tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture(scope="session")

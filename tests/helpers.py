@@ -14,7 +14,9 @@ from docx.oxml.ns import qn
 from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.ingest.docx import MAX_UNCOMPRESSED
-from pipeline.settings import Settings
+from pipeline.settings import PROJECT_ROOT, Settings
+from pipeline.store.builder import index_corpus
+from pipeline.store.corpora import corpus_config
 
 # a 4-page CUAD contract (numbered clauses "1. Net Investment Income Maintenance." ...)
 CUAD_SMALL = (
@@ -179,3 +181,10 @@ def text_page(
     for i, line in enumerate(lines):
         draw.text((150, 150 + i * step), line, font=font, fill=0)
     return page
+
+
+def indexed_sample_home(home: Path) -> Settings:
+    """Settings for `home` with the project's sample corpus (corpora/sample) indexed there."""
+    settings = Settings(home=home, corpora_dir=PROJECT_ROOT / "corpora")
+    index_corpus(corpus_config("sample", settings), settings)
+    return settings

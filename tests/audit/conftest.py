@@ -7,19 +7,17 @@ import os
 
 import pytest
 from audit_support import audit_args, write_transcripts
+from helpers import indexed_sample_home
 
 from pipeline.audit.cli import run_audit
 from pipeline.audit.store import store_path
-from pipeline.settings import PROJECT_ROOT, Settings
-from pipeline.store.builder import index_corpus
-from pipeline.store.corpora import corpus_config
+from pipeline.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Settings:
-    settings = Settings(home=tmp_path_factory.mktemp("audit_home"), corpora_dir=PROJECT_ROOT / "corpora")
-    index_corpus(corpus_config("sample", settings), settings)
-    return settings
+    """A home of this module's own (its audit store starts empty) with the sample corpus indexed."""
+    return indexed_sample_home(tmp_path_factory.mktemp("audit_home"))
 
 
 @pytest.fixture(scope="module")
