@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from pipeline.calibration.labels import LabelledAnswer, LabelledSentence
+from pipeline.calibration.labels import ERROR_LABELS, LabelledAnswer, LabelledSentence
 from pipeline.calibration.metrics import prf, wilson
 from pipeline.schema import BY_SEVERITY, FLAGGED, Claim, ErrorKind, Label, Verdict
 from pipeline.settings import Thresholds
@@ -283,7 +283,7 @@ def calibrate(
             ),
         )
     th = best.thresholds
-    three_way = any(r.sentence.gold in (Label.CONTRADICTED, Label.UNSUPPORTED) for r in records)
+    three_way = any(r.sentence.gold in ERROR_LABELS for r in records)
     if three_way:
         th = max(
             (dataclasses.replace(th, contradict=c) for c in _grid(CONTRADICT_GRID, current.contradict)),
@@ -308,7 +308,7 @@ def _agreement(records: list[Recorded], th: Thresholds, support: SupportModel | 
     """How many labelled errors get their own label (contradicted or unsupported/unchecked)."""
     n = 0
     for r in records:
-        if r.sentence.gold in (Label.CONTRADICTED, Label.UNSUPPORTED):
+        if r.sentence.gold in ERROR_LABELS:
             v = verdict_at(r, th, support).verdict
             n += (v == Label.CONTRADICTED) == (r.sentence.gold == Label.CONTRADICTED) and v in FLAGGED
     return n

@@ -14,7 +14,7 @@ from pipeline.models.embedders import Embedder, get_embedder
 from pipeline.retrieval.base import SearchIndex
 from pipeline.retrieval.hybrid import Retriever, Scope
 from pipeline.retrieval.passages import ContextIndex
-from pipeline.retrieval.windows import select_windows
+from pipeline.retrieval.windows import Sentences, select_windows
 from pipeline.schema import (
     Label,
     Mode,
@@ -309,7 +309,7 @@ class Engine:
                 for fact in flat:
                     fact.error = f"retrieval failed: {exc}"
                 hits_per_fact = [[] for _ in flat]
-            sentences: dict = {}  # chunk id -> its sentences, shared by the facts of this answer
+            sentences: dict[int, Sentences] = {}  # chunk id -> its sentences, shared by the facts of this answer
             for fact, hits in zip(flat, hits_per_fact, strict=True):
                 if not hits:
                     fact.no_evidence = True
