@@ -10,7 +10,7 @@ of those with a number get the number perturbed), plus one not_a_claim sentence 
 Verified unscoped against the whole corpus (the hard case: retrieval over every contract), or with
 --scoped against the source contract only. Per scorer: --warmup answers first (not measured), then
 --answers measured ones; p50/p95/mean of timings_ms total and of each stage (split, retrieve, check,
-score) plus wall time. Goal: p50 <= 150 ms, p95 <= 400 ms (with the trained verifier).
+score) plus wall time. Goal: p50 <= 150 ms, p95 <= 300 ms (with the trained verifier).
 --wait N polls up to N minutes for the corpus index to appear (another process may be building it).
 """
 
@@ -32,7 +32,7 @@ from pipeline.settings import Settings  # noqa: E402
 from pipeline.verification.engine import Engine  # noqa: E402
 
 STAGES = ["split", "retrieve", "check", "score", "total"]
-GOAL_P50, GOAL_P95 = 150.0, 400.0
+GOAL_P50, GOAL_P95 = 150.0, 300.0  # issue 15
 NOT_A_CLAIM = [
     "Here is a summary of the relevant terms of the agreement.",
     "Let me know if you would like more detail on any of these points.",

@@ -52,19 +52,18 @@ def _engine():
 def ocr_pdf_pages(data: bytes, numbers: list[int], timeout_s: float) -> dict[int, OcrPage]:
     """Text of the given pages (1-based), read in order. Past `timeout_s` the file fails, also in
     the middle of a page, rather than being indexed with pages missing."""
-    import pypdfium2 as pdfium
+    from pipeline.ingest.pdfium_doc import PDFIUM_LOCK, open_document
 
     deadline = time.monotonic() + timeout_s
-    try:
-        pdf = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        raise IngestError(f"cannot render PDF for OCR: {exc}") from exc
+    pdf = open_document(data, "cannot render PDF for OCR")
     out = {}
     try:
         for n, number in enumerate(numbers):
             try:
                 _check(deadline, "before rendering")
-                out[number] = recognise(render_page(pdf[number - 1]), deadline)
+                with PDFIUM_LOCK:  # held while rendering only, not while the image is read
+                    image = render_page(pdf[number - 1])
+                out[number] = recognise(image, deadline)
             except OcrTimeLimit as exc:
                 raise IngestError(
                     f"OCR time limit of {timeout_s:g} s reached on page {number} ({exc.progress}); "
@@ -72,13 +71,14 @@ def ocr_pdf_pages(data: bytes, numbers: list[int], timeout_s: float) -> dict[int
                     "`ocr_timeout_s` in the corpus definition or split the file"
                 ) from None
     finally:
-        pdf.close()
+        with PDFIUM_LOCK:
+            pdf.close()
     return out
 
 
 def render_page(page):
     """A pypdfium2 page as a grayscale PIL image at RENDER_SCALE, or smaller so that neither side
-    passes MAX_SIDE pixels; the page is closed."""
+    passes MAX_SIDE pixels; the page is closed. The caller holds PDFIUM_LOCK."""
     scale = min(RENDER_SCALE, MAX_SIDE / max(page.get_width(), page.get_height(), 1.0))
     try:
         return page.render(scale=scale, grayscale=True).to_pil()

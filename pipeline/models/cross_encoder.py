@@ -31,14 +31,14 @@ TORCH_FILE = "weights.int8.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 MAX_LEN = 256
 MIN_PREMISE_TOKENS = 32  # the hypothesis is only cut when the premise would drop below this
-BATCH = 32  # torch; the int8 ONNX graph runs one pair at a time (see TrainedJudge)
+BATCH = 32  # torch; the int8 ONNX graph runs one pair per call (see TrainedJudge)
 
 _CACHE: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
 _VERSION: dict[str, str] = {}
 
 
-def _threads() -> int:
+def model_threads() -> int:
     """Threads the verifier model runs on: VERACITY_VERIFIER_THREADS, else 2, capped at the CPU count."""
     return max(1, min(os.cpu_count() or 1, Settings().verifier_threads or 2))
 
@@ -52,12 +52,13 @@ def _load_tokenizer(model_dir: Path):
     return tok
 
 
-def onnx_session(path: Path):
-    """An ONNX Runtime CPU session set up as the scorer runs it (benchmarks time graphs with it too)."""
+def onnx_session(path: Path, threads: int | None = None):
+    """An ONNX Runtime CPU session on `threads` intra-op threads (default `model_threads()`; the scorer
+    runs single-threaded sessions side by side, see TrainedJudge); benchmarks time graphs with it."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = _threads()
+    opts.intra_op_num_threads = threads or model_threads()
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
@@ -86,7 +87,7 @@ def load_torch_model(model_dir: Path):
     from safetensors.torch import load_file
     from transformers import BertConfig, BertForSequenceClassification
 
-    torch.set_num_threads(_threads())
+    torch.set_num_threads(model_threads())
     config = BertConfig.from_json_file(str(model_dir / "config.json"))
     model = BertForSequenceClassification(config)
     state = dequantize_state_dict(load_file(str(model_dir / TORCH_FILE)))
@@ -107,7 +108,7 @@ def load(backend: str, model_dir: Path, onnx_path: Path | None = None):
             stay_offline()
             tok = _load_tokenizer(model_dir)
             if backend == "onnx":
-                model = onnx_session(onnx_path or model_dir / ONNX_FILE)
+                model = onnx_session(onnx_path or model_dir / ONNX_FILE, threads=1)
             else:
                 model = load_torch_model(model_dir)
             _CACHE[key] = (tok, model)

@@ -322,11 +322,11 @@ def check_size(path: Path, settings: Settings) -> None:
     extracted (a small file can repeat one page thousands of times and take hours to read)."""
     if path.suffix.lower() != ".pdf":
         return
-    from pypdf import PdfReader
+    from pipeline.ingest.pdfium_doc import page_count
 
     try:
-        pages = len(PdfReader(path).pages)
-    except Exception:  # noqa: BLE001 - an unreadable PDF is reported by its loader
+        pages = page_count(path.read_bytes())
+    except IngestError:  # an unreadable PDF is reported by its loader
         return
     if pages > settings.max_file_pages:
         raise IngestError(

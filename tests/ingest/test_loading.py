@@ -12,7 +12,7 @@ from pathlib import Path
 from helpers import CUAD_SMALL, OPENFDA, VEKLURY, write_texts
 from pypdf import PdfReader
 
-from pipeline.ingest import load_file
+from pipeline.ingest import SourceFile, load_file
 from pipeline.schema import Document
 from pipeline.store.corpora import Source, resolve_sources
 
@@ -158,3 +158,35 @@ def test_documents_have_stable_identity(tmp_path, shared):
     shutil.copytree(src, moved)
     again = ingest_all(moved)
     assert [(d.doc_id, d.sha256, d.title) for d in again] == [(d.doc_id, d.sha256, d.title) for d in docs]
+
+
+ARMSTRONG = (
+    "contracts/cuad/full_contract_pdf/Part_I/IP/"
+    "ArmstrongFlooringInc_20190107_8-K_EX-10.2_11471795_EX-10.2_Intellectual Property Agreement.pdf"
+)
+
+
+def test_pdf_words_hyphenated_across_lines_keep_their_hyphen(shared):
+    """PDFium marks a line-end hyphen and drops the break; the text keeps both, as printed, so
+    "non-exclusive" is never read as "nonexclusive"."""
+    (doc,) = load_file(SourceFile(shared / ARMSTRONG, "armstrong.pdf"), "contracts")
+    assert "\ufffe" not in doc.text
+    assert "Arizona Assigned Know-\nHow" in doc.text
+    assert "KnowHow" not in doc.text and "nonexclusive" not in doc.text
+    # the same words, in order, as pypdf reads them
+    pypdf_words = " ".join(p.extract_text() for p in PdfReader(shared / ARMSTRONG).pages).split()
+    assert doc.text.split() == pypdf_words
+
+
+def test_pdfs_parsed_in_threads_read_as_when_parsed_alone(shared):
+    """PDFium is not thread-safe; uploads are parsed in server threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [shared / CUAD_SMALL, shared / ARMSTRONG, shared / VEKLURY] * 3
+
+    def text(path: Path) -> str:
+        return load_file(SourceFile(path, path.name), "x")[0].text
+
+    alone = [text(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(text, paths)) == alone

@@ -101,3 +101,17 @@ def test_search_and_verify_import_no_torch(sample_home, cli):
     assert json.loads(first + "\n}")["hits"]
     verdicts = [s["verdict"] for s in json.loads(rest)["sentences"]]
     assert verdicts == ["supported", "contradicted"]
+
+
+def test_an_answers_few_sentences_embed_as_in_bulk(embedder):
+    """A few texts run one per call side by side (query time), many in padded batches (indexing):
+    the same vectors either way, also with calls from several threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    few = embedder.encode(TEXTS)
+    assert 1 < len(TEXTS) <= embedder.FEW
+    bulk = embedder.encode(TEXTS * (embedder.FEW // len(TEXTS) + 1))[: len(TEXTS)]
+    assert np.abs(few - bulk).max() < 1e-5
+    with ThreadPoolExecutor(4) as pool:
+        for vecs in pool.map(lambda _: embedder.encode(TEXTS), range(8)):
+            assert np.array_equal(vecs, few)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.resources
 import json
+import os
+import threading
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.models.lanes import Lanes
 from pipeline.settings import Settings
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -56,12 +59,13 @@ def load_tokenizer():
     return tok
 
 
-def onnx_session(model, weights: dict[str, np.ndarray]):
-    """An ONNX Runtime CPU session of a graph whose weights are handed over in memory."""
+def onnx_session(model, weights: dict[str, np.ndarray], threads: int | None = None):
+    """An ONNX Runtime CPU session of a graph whose weights are handed over in memory, on `threads`
+    intra-op threads (default `embedder_threads()`)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = embedder_threads()
+    opts.intra_op_num_threads = embedder_threads() if threads is None else threads
     opts.inter_op_num_threads = 1
     # idle threads sleep rather than spin: on a shared or busy CPU spinning burns cores the next
     # request (or the judge) needs, and this graph's ops are large enough not to miss it
@@ -77,14 +81,25 @@ def onnx_session(model, weights: dict[str, np.ndarray]):
 
 
 class MiniLMEmbedder:
-    """Normalised float32 vectors from the fp32 ONNX graph; thread-safe (ONNX Runtime sessions are)."""
+    """Normalised float32 vectors from the fp32 ONNX graph; thread-safe (ONNX Runtime sessions are).
+
+    A few texts (an answer's sentences, at most FEW) are embedded one per call, side by side on
+    single-threaded sessions (pipeline/models/lanes.py): no padding to the longest sentence and no
+    thread barriers on small matrices. Bulk encoding (indexing) runs length-sorted batches on one
+    session with all threads."""
+
+    FEW = 32
 
     def __init__(self) -> None:
         from pipeline.models.embedders.bert_onnx import build_graph
 
         model, weights = build_graph(model_dir())
-        self._weights = weights  # the session reads these arrays in place
+        self._graph = model
+        self._weights = weights  # the sessions read these arrays in place
         self._session = onnx_session(model, weights)
+        self._single = None  # the single-threaded session of the lanes, built on first use
+        self._lanes = Lanes(embedder_threads() or os.cpu_count() or 1, "embed")
+        self._lock = threading.Lock()
         self._tok = load_tokenizer()
         self.dim = int(weights["word_emb"].shape[1])
         self.id = model_id()
@@ -94,6 +109,11 @@ class MiniLMEmbedder:
         if not texts:
             return out
         ids = [e.ids for e in self._tok.encode_batch(list(texts))]
+        if 1 < len(ids) <= self.FEW and self._lanes.n > 1 and not progress:
+            single = self._single_session()
+            for i, vec in enumerate(self._lanes.map(lambda one: _run(single, [one])[0], ids)):
+                out[i] = vec
+            return out
         # Longest first, as sentence-transformers batches: little padding, and a batch's cost known early.
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         starts = range(0, len(order), max(1, batch_size))
@@ -103,12 +123,23 @@ class MiniLMEmbedder:
             starts = tqdm(starts, desc="embedding", unit="batch")
         for start in starts:
             rows = order[start : start + batch_size]
-            width = len(ids[rows[0]])
-            input_ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for r, i in enumerate(rows):
-                input_ids[r, : len(ids[i])] = ids[i]
-                mask[r, : len(ids[i])] = 1
-            (vecs,) = self._session.run(None, {"input_ids": input_ids, "attention_mask": mask})
-            out[rows] = vecs
+            out[rows] = _run(self._session, [ids[i] for i in rows])
         return out
+
+    def _single_session(self):
+        with self._lock:
+            if self._single is None:
+                self._single = onnx_session(self._graph, self._weights, threads=1)
+            return self._single
+
+
+def _run(session, rows: list[list[int]]) -> np.ndarray:
+    """Vectors of token-id rows, padded to the longest in one call."""
+    width = max(len(r) for r in rows)
+    input_ids = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for r, row in enumerate(rows):
+        input_ids[r, : len(row)] = row
+        mask[r, : len(row)] = 1
+    (vecs,) = session.run(None, {"input_ids": input_ids, "attention_mask": mask})
+    return vecs

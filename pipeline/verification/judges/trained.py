@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.models.cross_encoder import BATCH, MODEL_DIR, encode, load, model_version, softmax
+from pipeline.models.cross_encoder import (
+    BATCH,
+    MODEL_DIR,
+    encode,
+    load,
+    model_threads,
+    model_version,
+    softmax,
+)
+from pipeline.models.lanes import Lanes
 from pipeline.verification.judges.base import JudgeScores
 
 
@@ -26,8 +35,8 @@ class TrainedJudge:
         scale over the whole input tensor, so inside a batch a pair's scores move with the other
         pairs and their padding (bench/bench_verifier.py: p(entail) by up to 0.50, 8 of 512
         labels change). One pair per call makes a sentence's verdict depend only on that sentence
-        and its evidence; at ~128 tokens it is as fast as batches of 32, on ~32-token pairs 17 %
-        slower."""
+        and its evidence. The calls run side by side on `model_threads()` lanes, each on a
+        single-threaded session (pipeline/models/lanes.py), which is faster than batching them."""
         if backend not in ("onnx", "torch"):
             raise ValueError(f"backend must be 'onnx' or 'torch', not {backend!r}")
         self.backend = backend
@@ -37,47 +46,48 @@ class TrainedJudge:
         tag = backend if self.onnx_path is None else f"{backend}:{self.onnx_path.name}"
         self.name = f"veracity-verifier-minilm-l6@{model_version(self.model_dir)}:{tag}"
         self._tok, self._model = load(backend, self.model_dir, self.onnx_path)
+        self._lanes = Lanes(model_threads() if backend == "onnx" else 1, "judge")
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> list[list[float]]:
-        import numpy as np
-
         if not pairs:
             return []
         enc = encode(self._tok, pairs)
         order = sorted(range(len(enc)), key=lambda i: len(enc[i][0]))  # length-bucketed batches
+        batches = [order[b : b + self.batch_size] for b in range(0, len(order), self.batch_size)]
         out: list[list[float] | None] = [None] * len(enc)
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
-            width = max(len(enc[i][0]) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            types = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for r, i in enumerate(idx):
-                n = len(enc[i][0])
-                ids[r, :n], types[r, :n], mask[r, :n] = enc[i][0], enc[i][1], 1
-            if self.backend == "onnx":
-                feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-                names = {i.name for i in self._model.get_inputs()}
-                logits = self._model.run(["logits"], {k: v for k, v in feed.items() if k in names})[0]
-            else:
-                import torch
-
-                with torch.inference_mode():
-                    logits = self._model(
-                        input_ids=torch.from_numpy(ids),
-                        attention_mask=torch.from_numpy(mask),
-                        token_type_ids=torch.from_numpy(types),
-                    ).logits.numpy()
+        for idx, logits in zip(
+            batches, self._lanes.map(lambda idx: self._run(enc, idx), batches), strict=True
+        ):
             for r, i in enumerate(idx):
                 out[i] = [float(v) for v in logits[r]]
         return out  # type: ignore[return-value]
 
+    def _run(self, enc: list[tuple[list[int], list[int]]], idx: list[int]):
+        import numpy as np
+
+        width = max(len(enc[i][0]) for i in idx)
+        ids = np.zeros((len(idx), width), dtype=np.int64)
+        types = np.zeros((len(idx), width), dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for r, i in enumerate(idx):
+            n = len(enc[i][0])
+            ids[r, :n], types[r, :n], mask[r, :n] = enc[i][0], enc[i][1], 1
+        if self.backend == "onnx":
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            names = {i.name for i in self._model.get_inputs()}
+            return self._model.run(["logits"], {k: v for k, v in feed.items() if k in names})[0]
+        import torch
+
+        with torch.inference_mode():
+            return self._model(
+                input_ids=torch.from_numpy(ids),
+                attention_mask=torch.from_numpy(mask),
+                token_type_ids=torch.from_numpy(types),
+            ).logits.numpy()
+
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[JudgeScores]:
         return (
-            [
-                JudgeScores(entail=p[0], neutral=p[1], contradict=p[2])
-                for p in softmax(self.logits(pairs))
-            ]
+            [JudgeScores(entail=p[0], neutral=p[1], contradict=p[2]) for p in softmax(self.logits(pairs))]
             if pairs
             else []
         )

@@ -1,0 +1,36 @@
+"""Side-by-side model calls: small inputs run one per call on single-threaded sessions, in parallel.
+
+An answer's sentences and its (evidence, sentence) pairs are short. One input per call wastes no
+padding and makes each result independent of the other inputs; two such calls side by side on
+single-threaded sessions beat one two-threaded session, whose threads meet at a barrier after every
+small matrix product (bench/bench_verify_speed.py: the judge 17 % more pairs/s, query embedding
+about a quarter less time, results bit-identical to one call per input)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Lanes:
+    """`n` worker threads (started on first use) that run single-threaded model calls side by side."""
+
+    def __init__(self, n: int, name: str) -> None:
+        self.n = max(1, n)
+        self._name = name
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """fn over items, in order; in the calling thread when one lane or one item is enough."""
+        if self.n == 1 or len(items) < 2:
+            return [fn(x) for x in items]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.n, thread_name_prefix=self._name)
+        return list(self._pool.map(fn, items))
