@@ -19,7 +19,8 @@ runs/verifier/data/; rebuilt if missing):
     ../shared directly; SNLI test and RTE were never trained on, while rounds 1-2 drew 3,000
     FEVER-NLI pairs from all claims, so the FEVER figure is only clean from round 3 on.
 Speed: pairs/s on pairs of ~128 tokens (and ~32: short_*), median of --speed-runs, with the
-scorer's batching (ONNX one pair per run, torch batches of 32) and ONNX also in batches of 32;
+scorer's batching (ONNX one pair per call, side by side on single-threaded sessions; torch batches
+of 32) and ONNX also in batches of 32 and one pair per call in turn on one session (*_one_session);
 batch_vs_alone_*: how much a pair's p(entailment) moves between those two; model load time
 (fresh process, import + load) median of 3. "onnx-fp32" needs runs/verifier/export/model.fp32.onnx
 (made by `scripts/train_verifier.py export`; too big to ship). With the onnx backend it also
@@ -120,6 +121,22 @@ def batch_size(scorer, size: int):
         yield
     finally:
         scorer.batch_size = own
+
+
+@contextmanager
+def one_session(scorer):
+    """Run the ONNX scorer as it ran before its lanes: one pair per call, in turn, on one session
+    with all the model's threads (the same-run baseline of pairs_per_s)."""
+    from pipeline.models.cross_encoder import ONNX_FILE, onnx_session
+    from pipeline.models.lanes import Lanes
+
+    own = scorer._model, scorer._lanes
+    scorer._model = onnx_session(scorer.onnx_path or scorer.model_dir / ONNX_FILE)
+    scorer._lanes = Lanes(1, "one-session")
+    try:
+        yield
+    finally:
+        scorer._model, scorer._lanes = own
 
 
 def make_scorer(backend: str, model_dir: Path | None = None, fp32: Path = FP32):
@@ -264,8 +281,9 @@ def _rate(scorer, pairs: list[tuple[str, str]], runs: int) -> list[float]:
 
 
 def speed(scorer, runs: int) -> dict:
-    """pairs/s at ~128 and ~32 tokens, with the scorer's own batching (ONNX: one pair per run)
-    and, for comparison, in length-bucketed batches of 32."""
+    """pairs/s at ~128 and ~32 tokens, with the scorer's own batching (ONNX: one pair per call,
+    side by side on single-threaded sessions) and, for comparison, in length-bucketed batches of 32
+    and (ONNX) one pair per call in turn on one session with all threads."""
     from pipeline.models.cross_encoder import BATCH, encode
 
     out: dict = {}
@@ -278,6 +296,9 @@ def speed(scorer, runs: int) -> dict:
         if scorer.batch_size != BATCH:
             with batch_size(scorer, BATCH):
                 out[f"{tag}pairs_per_s_batch{BATCH}"] = statistics.median(_rate(scorer, pairs, runs))
+        if scorer.backend == "onnx":
+            with one_session(scorer):
+                out[f"{tag}pairs_per_s_one_session"] = statistics.median(_rate(scorer, pairs, runs))
     return out
 
 

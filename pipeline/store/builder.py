@@ -210,23 +210,20 @@ def index_corpus(
         for i, c in enumerate(new_chunks):
             new_by_doc.setdefault(c.doc_id, []).append(i)
         fresh = np.concatenate(new_vecs) if new_vecs else np.zeros((0, embedder.dim), np.float32)
+        new_vecs.clear()  # one copy of the new vectors at a time: memory stays flat with corpus size
         docs_out: list[Document] = []
         chunks_out: list[Chunk] = []
-        rows: list[np.ndarray] = []
+        blocks: list[tuple[np.ndarray, list[int]]] = []  # rows of `vectors`, in order: (source, row ids)
         all_docs = {d.doc_id: d for d in new_docs} | kept
         for doc_id in sorted(kept_meta):
             docs_out.append(all_docs[doc_id])
             if doc_id in new_by_doc:
                 idxs = new_by_doc[doc_id]
                 src_chunks = [new_chunks[i] for i in idxs]
-                rows.append(fresh[idxs])
+                blocks.append((fresh, idxs))
             else:
                 src_chunks = prev_chunks.get(doc_id, [])
-                rows.append(
-                    prev_vecs[[c.id for c in src_chunks]]
-                    if src_chunks
-                    else np.zeros((0, embedder.dim), np.float32)
-                )
+                blocks.append((prev_vecs, [c.id for c in src_chunks]) if src_chunks else (fresh, []))
             for c in src_chunks:
                 chunks_out.append(
                     Chunk(
@@ -239,7 +236,12 @@ def index_corpus(
                         id=len(chunks_out),
                     )
                 )
-        vectors = np.concatenate(rows) if rows else np.zeros((0, embedder.dim), np.float32)
+        vectors = np.empty((len(chunks_out), embedder.dim), np.float32)
+        row = 0
+        for source, idxs in blocks:
+            vectors[row : row + len(idxs)] = source[idxs]
+            row += len(idxs)
+        del fresh, blocks
 
         manifest = Manifest(
             corpus=config.name,

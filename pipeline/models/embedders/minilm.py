@@ -104,7 +104,7 @@ class MiniLMEmbedder:
         self.dim = int(weights["word_emb"].shape[1])
         self.id = model_id()
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 8, progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
