@@ -6,6 +6,8 @@ embedder it runs beside."""
 
 from __future__ import annotations
 
+import re
+
 from pipeline.ingest.base import DEFAULT_OPTIONS, IngestError, IngestOptions
 from pipeline.ingest.headings import heading_sections
 from pipeline.ingest.ocr import OcrPage, ocr_pdf_pages
@@ -15,6 +17,9 @@ from pipeline.schema import Document, Span
 PAGE_SEP = "\n\n"
 MIN_LAYER_CHARS = 20  # a page with less text than this (a stamp, a page number) is OCR'd when asked
 LINE_END_HYPHEN = "\ufffe"  # PDFium's mark for a word hyphenated across a line end; the break is dropped
+# PDFium adds no space where a line's clause number is set apart by position alone ("1.1“AdvaMed
+# Code”", "1.DEFINITIONS"); the space is put back, so that headings and their words read as printed.
+_GLUED_CLAUSE_NUMBER = re.compile(r"(?m)^(\d+(?:\.\d+)+\.?|\d+\.)(?=[A-Z“\"(])")
 
 
 def load_pdf(data: bytes, doc_id: str, options: IngestOptions = DEFAULT_OPTIONS) -> Document:
@@ -65,7 +70,8 @@ def _page_text(pdf, index: int) -> str:
         textpage = page.get_textpage()
         try:
             # the hyphen and the line break it stood before come back as they are printed
-            return textpage.get_text_range().replace(LINE_END_HYPHEN, "-\n")
+            text = textpage.get_text_range().replace(LINE_END_HYPHEN, "-\n")
+            return _GLUED_CLAUSE_NUMBER.sub(r"\1 ", text)
         finally:
             textpage.close()
     finally:

@@ -190,3 +190,17 @@ def test_pdfs_parsed_in_threads_read_as_when_parsed_alone(shared):
     alone = [text(p) for p in paths]
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert list(pool.map(text, paths)) == alone
+
+
+EXACT = (
+    "contracts/cuad/full_contract_pdf/Part_I/Promotion/"
+    "ExactSciencesCorp_20180822_8-K_EX-10.1_11331629_EX-10.1_Promotion Agreement.pdf"
+)
+
+
+def test_pdf_clause_numbers_set_apart_by_position_keep_their_space(shared):
+    """PDFium writes "1.1“AdvaMed Code”" where the page sets the number apart by position only."""
+    (doc,) = load_file(SourceFile(shared / EXACT, "exact.pdf"), "contracts")
+    assert "1.1 “AdvaMed Code” shall have the meaning" in doc.text
+    assert "1.1“" not in doc.text
+    assert "1. DEFINITIONS." in [s.label for s in doc.sections]
