@@ -109,13 +109,13 @@ class MiniLMEmbedder:
         if not texts:
             return out
         ids = [e.ids for e in self._tok.encode_batch(list(texts))]
+        # Longest first, as sentence-transformers batches: little padding, and a batch's cost known
+        # early (side by side, the lanes also end together).
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         if 1 < len(ids) <= self.FEW and self._lanes.n > 1 and not progress:
             single = self._single_session()
-            for i, vec in enumerate(self._lanes.map(lambda one: _run(single, [one])[0], ids)):
-                out[i] = vec
+            out[order] = self._lanes.map(lambda i: _run(single, [ids[i]])[0], order)
             return out
-        # Longest first, as sentence-transformers batches: little padding, and a batch's cost known early.
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         starts = range(0, len(order), max(1, batch_size))
         if progress:
             from tqdm import tqdm

@@ -52,7 +52,8 @@ class TrainedJudge:
         if not pairs:
             return []
         enc = encode(self._tok, pairs)
-        order = sorted(range(len(enc)), key=lambda i: len(enc[i][0]))  # length-bucketed batches
+        # length-bucketed batches, longest first: the lanes end together rather than on one long pair
+        order = sorted(range(len(enc)), key=lambda i: -len(enc[i][0]))
         batches = [order[b : b + self.batch_size] for b in range(0, len(order), self.batch_size)]
         out: list[list[float] | None] = [None] * len(enc)
         for idx, logits in zip(
