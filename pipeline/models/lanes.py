@@ -8,6 +8,7 @@ about a quarter less time, results bit-identical to one call per input)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ class Lanes:
         self.n = max(1, n)
         self._name = name
         self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0  # the process that started the pool: a forked child starts its own
         self._lock = threading.Lock()
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -31,6 +33,7 @@ class Lanes:
         if self.n == 1 or len(items) < 2:
             return [fn(x) for x in items]
         with self._lock:
-            if self._pool is None:
+            if self._pool is None or self._pid != os.getpid():
                 self._pool = ThreadPoolExecutor(self.n, thread_name_prefix=self._name)
+                self._pid = os.getpid()
         return list(self._pool.map(fn, items))

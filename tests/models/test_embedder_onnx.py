@@ -115,3 +115,18 @@ def test_an_answers_few_sentences_embed_as_in_bulk(embedder):
     with ThreadPoolExecutor(4) as pool:
         for vecs in pool.map(lambda _: embedder.encode(TEXTS), range(8)):
             assert np.array_equal(vecs, few)
+
+
+def test_lanes_work_in_a_forked_child(embedder):
+    """A child forked after the lanes started (a pre-fork server) starts its own worker threads."""
+    import multiprocessing as mp
+
+    few = embedder.encode(TEXTS)
+    ctx = mp.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=lambda: send.send(embedder.encode(TEXTS).tobytes()))
+    child.start()
+    assert receive.poll(120), "the forked child never answered (its lanes hung)"
+    got = np.frombuffer(receive.recv(), dtype=np.float32).reshape(few.shape)
+    child.join(30)
+    assert np.array_equal(got, few)
