@@ -58,8 +58,9 @@ class Settings(BaseSettings):
     home: Path = PROJECT_ROOT  # indexes/ and the audit store live below it
     corpora_dir: Path = PROJECT_ROOT / "corpora"
     # Texts per embedding call when indexing (length-sorted, so little padding). Small batches keep
-    # the attention matrices in cache: 8 embeds ~25 % more chunks/s than 64 on this 2-core machine,
-    # at a third of the memory (1.38 -> 0.49 GB peak; bench/bench_index.py --sizes).
+    # the attention matrices in cache: 8 embeds ~35 % more chunks/s than 64 on this 2-core machine,
+    # at less than half the memory (bench/bench_index.py --sizes 20,100: raw encode 38.4 -> 51.9
+    # chunks/s and peak RSS 1,559 -> 714 MB at 100 contracts).
     embed_batch_size: int = 8
     # Above this many chunks an HNSW index replaces the exact flat one.
     approx_threshold: int = 200_000

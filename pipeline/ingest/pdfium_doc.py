@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from pipeline.ingest.base import IngestError
 
@@ -15,9 +16,9 @@ PDFIUM_LOCK = threading.RLock()
 PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
 
 
-def open_document(data: bytes, purpose: str = "corrupt or unreadable PDF"):
-    """A pypdfium2 document (the caller closes it under PDFIUM_LOCK); IngestError when PDFium
-    cannot open it, naming a password when that is why."""
+def open_document(data: bytes | Path, purpose: str = "corrupt or unreadable PDF"):
+    """A pypdfium2 document from bytes or a file (read by PDFium as it needs it; the caller closes it
+    under PDFIUM_LOCK); IngestError when PDFium cannot open it, naming a password when that is why."""
     import pypdfium2 as pdfium
 
     with PDFIUM_LOCK:
@@ -30,7 +31,7 @@ def open_document(data: bytes, purpose: str = "corrupt or unreadable PDF"):
 
 
 @contextmanager
-def locked_document(data: bytes) -> Iterator:
+def locked_document(data: bytes | Path) -> Iterator:
     """An open document, PDFIUM_LOCK held until it is closed."""
     with PDFIUM_LOCK:
         pdf = open_document(data)
@@ -40,7 +41,7 @@ def locked_document(data: bytes) -> Iterator:
             pdf.close()
 
 
-def page_count(data: bytes) -> int:
+def page_count(data: bytes | Path) -> int:
     """Pages of a PDF, from its page tree only (IngestError when it cannot be opened)."""
     with locked_document(data) as pdf:
         return len(pdf)

@@ -325,7 +325,7 @@ def check_size(path: Path, settings: Settings) -> None:
     from pipeline.ingest.pdfium_doc import page_count
 
     try:
-        pages = page_count(path.read_bytes())
+        pages = page_count(path)
     except IngestError:  # an unreadable PDF is reported by its loader
         return
     if pages > settings.max_file_pages:

@@ -47,6 +47,7 @@ class TrainedJudge:
         self.name = f"veracity-verifier-minilm-l6@{model_version(self.model_dir)}:{tag}"
         self._tok, self._model = load(backend, self.model_dir, self.onnx_path)
         self._lanes = Lanes(model_threads() if backend == "onnx" else 1, "judge")
+        self._inputs = {i.name for i in self._model.get_inputs()} if backend == "onnx" else set()
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> list[list[float]]:
         if not pairs:
@@ -75,8 +76,7 @@ class TrainedJudge:
             ids[r, :n], types[r, :n], mask[r, :n] = enc[i][0], enc[i][1], 1
         if self.backend == "onnx":
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            names = {i.name for i in self._model.get_inputs()}
-            return self._model.run(["logits"], {k: v for k, v in feed.items() if k in names})[0]
+            return self._model.run(["logits"], {k: v for k, v in feed.items() if k in self._inputs})[0]
         import torch
 
         with torch.inference_mode():
