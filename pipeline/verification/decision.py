@@ -118,7 +118,7 @@ def closest_window(fact: Fact) -> int:
     claim = content_stems(fact.text)
     return max(
         eligible_windows(fact),
-        key=lambda wi: len(claim & content_stems(fact.windows[wi].citation.quote)),
+        key=lambda wi: len(claim & content_stems(fact.premise(wi))),
         default=0,
     )
 
@@ -128,13 +128,13 @@ def fact_features(fact: Fact) -> dict[str, float]:
     claim = content_stems(fact.text)
     numbers = {w for w in claim if _NUMBER.match(w)}
     eligible = eligible_windows(fact)
-    window_words = {wi: content_stems(fact.windows[wi].citation.quote) for wi in eligible}
+    window_words = {wi: content_stems(fact.premise(wi)) for wi in eligible}
     best = max(eligible, key=lambda wi: fact.scores[wi].entail, default=None)
     union = frozenset().union(*window_words.values())
     first = fact.scores.get(0)
     n_quantities = len({(q.kind, q.unit, round(q.value, 6), q.bound) for q in extract_quantities(fact.text)})
     closest = closest_window(fact)
-    union_text = " ".join(fact.windows[wi].citation.quote.lower() for wi in eligible)
+    union_text = " ".join(fact.premise(wi).lower() for wi in eligible)
     names = {m.group(0).lower() for m in _NAME.finditer(fact.text)}
     return {
         "entail_best": fact.scores[best].entail if best is not None else 0.0,
@@ -159,7 +159,7 @@ def fact_features(fact: Fact) -> dict[str, float]:
         ),
         "has_quantity": float(fact.has_quantity),
         "negation_differs": float(
-            bool(_NEGATION.search(fact.text)) != bool(_NEGATION.search(fact.windows[closest].citation.quote))
+            bool(_NEGATION.search(fact.text)) != bool(_NEGATION.search(fact.premise(closest)))
         ),
         "unmatched_names": float(sum(1 for n in names if n not in union_text)),
         "relevance_first": fact.windows[0].relevance,

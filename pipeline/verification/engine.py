@@ -7,7 +7,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypedDict, Unpack
 
 from pipeline.models.embedders import Embedder, get_embedder
@@ -34,6 +34,7 @@ from pipeline.verification.decision import (
 from pipeline.verification.facts import Assessment, Fact, FactResult
 from pipeline.verification.judges import Judge, make_judge
 from pipeline.verification.judges.llm import LLMJudge, Question
+from pipeline.verification.parties import defined_parties, name_roles, party_names
 from pipeline.verification.render import render
 from pipeline.verification.rules import combine, decide, from_llm, llm_evidence, supports, uncertain
 
@@ -67,6 +68,16 @@ class _OpenCorpus:
     thresholds: Thresholds
     judge: str | None
     cascade: bool | None
+    parties: dict[str, dict[str, str]] = field(default_factory=dict)  # doc_id -> role -> party name
+
+    def parties_of(self, doc_id: str) -> dict[str, str]:
+        """The parties `doc_id` defines in its opening, read once per index version."""
+        found = self.parties.get(doc_id)
+        if found is None:
+            doc = self.index.document(doc_id)
+            found = defined_parties(doc.text) if doc else {}
+            self.parties[doc_id] = found
+        return found
 
 
 class Engine:
@@ -260,6 +271,7 @@ class Engine:
         deadline = t0 + timeout_s if timeout_s else None
         timings: dict[str, float] = {}
 
+        opened_corpus: _OpenCorpus | None = None
         if contexts is not None:
             retriever = self._retriever(self._passage_index(contexts), self.embedder)
             thresholds = Thresholds()
@@ -269,6 +281,7 @@ class Engine:
             opened = self._open(corpus)
             retriever, thresholds = opened.retriever, opened.thresholds
             index_version = f"{corpus}/{opened.version}"
+            opened_corpus = opened
             scorer = self.judge(judge or opened.judge)
         versions = {
             "embedder": retriever.embedder.id,
@@ -309,7 +322,9 @@ class Engine:
                 for fact in flat:
                     fact.error = f"retrieval failed: {exc}"
                 hits_per_fact = [[] for _ in flat]
-            sentences: dict[int, Sentences] = {}  # chunk id -> its sentences, shared by the facts of this answer
+            sentences: dict[
+                int, Sentences
+            ] = {}  # chunk id -> its sentences, shared by the facts of this answer
             for fact, hits in zip(flat, hits_per_fact, strict=True):
                 if not hits:
                     fact.no_evidence = True
@@ -319,12 +334,24 @@ class Engine:
                 fact.windows = select_windows(
                     fact.text, usable, retriever.index.place_of, self.evidence_per_claim, sentences
                 )
+                names = [
+                    party_names(fact.text, opened_corpus.parties_of(w.citation.doc_id))
+                    if opened_corpus
+                    else {}
+                    for w in fact.windows
+                ]
+                fact.premises = [
+                    name_roles(w.citation.quote, n) for w, n in zip(fact.windows, names, strict=True)
+                ]
+                fact.party_names = sorted({name for n in names for name in n.values()})
         t2 = time.perf_counter()
         timings["retrieve"] = (t2 - t1) * 1000
 
         for fact in flat:
-            entities = _defined_terms(w.citation.quote for w in fact.windows)
-            fact.checks = [run_checks(fact.text, w.citation.quote, entities) for w in fact.windows]
+            entities = _defined_terms(w.citation.quote for w in fact.windows) + fact.party_names
+            fact.checks = [
+                run_checks(fact.text, fact.premise(wi), entities) for wi in range(len(fact.windows))
+            ]
         t3 = time.perf_counter()
         timings["check"] = (t3 - t2) * 1000
 
@@ -350,7 +377,7 @@ class Engine:
                 for fact, _ in batch:
                     fact.error = "timed out before the verifier model ran on all its evidence"
                 return
-            pairs = [(fact.windows[wi].citation.quote, fact.text) for fact, wi in batch]
+            pairs = [(fact.premise(wi), fact.text) for fact, wi in batch]
             try:
                 for (fact, wi), s in zip(batch, scorer.score(pairs), strict=True):
                     fact.scores[wi] = s

@@ -29,11 +29,19 @@ class Fact:
     text: str
     hits: list[SearchHit] = field(default_factory=list)  # retrieved chunks the windows come from
     windows: list[Window] = field(default_factory=list)
+    # what the judge reads per window: the quote with the contract's roles named as the claim names
+    # the parties (pipeline/verification/parties.py)
+    premises: list[str] = field(default_factory=list)
+    party_names: list[str] = field(default_factory=list)  # the names written into the premises
     no_evidence: bool = False
     has_quantity: bool = False
     checks: list[list[SlotCheck]] = field(default_factory=list)  # per window
     scores: dict[int, JudgeScores] = field(default_factory=dict)  # per scored window
     error: str | None = None  # why it could not be checked
+
+    def premise(self, wi: int) -> str:
+        """The text the judge reads as window `wi`'s evidence."""
+        return self.premises[wi] if wi < len(self.premises) else self.windows[wi].citation.quote
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.schema import Label
+from pipeline.schema import CheckKind, Label
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.verification.decision import FEATURES, SupportModel
 from pipeline.verification.engine import Engine, VerificationError
@@ -256,3 +256,17 @@ def test_passages_given_twice_are_embedded_once(tmp_path, embedder):
     assert first.sentences[0].citations[0].quote == second.sentences[0].citations[0].quote == passage
     engine.verify("Customer pays invoices within 30 days.", contexts=[passage + " Late fees apply."])
     assert encoded.count(passage + " Late fees apply.") == 1  # other passages: a new index
+
+
+def test_a_claim_naming_the_parties_is_read_against_the_roles(engine):
+    """The Helios licence names its parties once ("Helios Software GmbH ("Licensor")") and then
+    writes only the roles; an answer names the companies."""
+    result = engine.verify(
+        "Marlow Logistics may not sublicense the software. Helios may not sublicense the software.",
+        corpus="sample",
+    )
+    right, swapped = result.sentences
+    assert right.verdict == Label.SUPPORTED, right.reason
+    assert "Licensee may not sublicense" in right.citations[0].quote  # the document's own words
+    assert swapped.verdict == Label.CONTRADICTED, swapped.reason
+    assert CheckKind.PARTY in swapped.failed_checks
