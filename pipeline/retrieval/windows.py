@@ -7,12 +7,14 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pipeline.schema import Citation, Place, SearchHit
+from pipeline.schema import Chunk, Citation, Place, SearchHit
 from pipeline.text import content_words, split_sentences
 
 MAX_WINDOW_CHARS = 700  # what the verifier reads (~128-160 tokens)
 
 PlaceOf = Callable[[str, int, int], Place]
+FetchChunks = Callable[[Sequence[int]], list[Chunk]]
+_SENTENCE_END = ".!?;:…"
 
 
 @dataclass
@@ -71,11 +73,13 @@ def select_windows(
     place_of: PlaceOf,
     top: int = 3,
     sentences: dict[int, Sentences] | None = None,
+    fetch: FetchChunks | None = None,
 ) -> list[Window]:
     """Best windows for `claim` across the hits, at most one per overlapping region;
     `place_of(doc_id, start, end)` gives the page and section of a window's own text.
     `sentences` (chunk id -> chunk_sentences) lets the facts of one answer, which often retrieve
-    the same chunks, split each chunk once."""
+    the same chunks, split each chunk once. With `fetch` (the index's chunks by id), a window that a
+    chunk boundary cuts mid-sentence is completed from the neighbouring chunk."""
     candidates = sorted(
         (s for spans in _spans(claim, hits, sentences) for s in spans), key=lambda s: -s.relevance
     )
@@ -86,7 +90,58 @@ def select_windows(
         chosen.append(s)
         if len(chosen) >= top:
             break
-    return [Window(s.citation(place_of), s.relevance, s.hit.dense) for s in chosen]
+    windows = [Window(s.citation(place_of), s.relevance, s.hit.dense) for s in chosen]
+    if fetch is not None:
+        windows = [
+            _complete(w, s.hit.chunk, s, fetch, place_of) for w, s in zip(windows, chosen, strict=True)
+        ]
+    return windows
+
+
+def _complete(window: Window, chunk: Chunk, span: _Span, fetch: FetchChunks, place_of: PlaceOf) -> Window:
+    """`window` with the rest of a sentence that its chunk's edge cuts ("... Licensor may assess
+    interest on the past due amount at" | next chunk: "the rate of 1.5% per month."), taken from
+    the chunk before or after it in the same document, within MAX_WINDOW_CHARS."""
+    text = chunk.text
+    before = after = ""
+    if not text[: span.start].strip() and chunk.id > 0:
+        prev = _neighbour(chunk, -1, fetch)
+        if prev is not None:
+            cut = chunk.start - prev.start
+            for s, e in split_sentences(prev.text):
+                if s < cut < e:
+                    before = prev.text[s:cut] + text[: span.start]
+                    break
+    quote = text[span.start : span.end]
+    if not text[span.end :].strip() and quote.rstrip("\"'”’)]").rstrip()[-1:] not in _SENTENCE_END:
+        nxt = _neighbour(chunk, 1, fetch)
+        if nxt is not None:
+            cut = chunk.end - nxt.start
+            end = next((e for _, e in split_sentences(nxt.text) if e > cut), None)
+            if end is not None:
+                after = text[span.end :] + nxt.text[cut:end]
+    if len(before) + len(quote) + len(after) > MAX_WINDOW_CHARS:
+        before = "" if len(quote) + len(after) <= MAX_WINDOW_CHARS else before
+        after = "" if len(before) + len(quote) + len(after) > MAX_WINDOW_CHARS else after
+    if not (before or after):
+        return window
+    c = window.citation
+    start, end = c.start - len(before), c.end + len(after)
+    place = place_of(c.doc_id, start, end)
+    citation = Citation(
+        c.doc_id, c.title, place.page, place.section, start, end, before + quote + after, place.ocr
+    )
+    return Window(citation, window.relevance, window.retrieval)
+
+
+def _neighbour(chunk: Chunk, step: int, fetch: FetchChunks) -> Chunk | None:
+    """The chunk next to `chunk` in its document (ids follow the text), overlapping or touching it."""
+    found = fetch([chunk.id + step])
+    if not found or found[0].doc_id != chunk.doc_id:
+        return None
+    n = found[0]
+    touches = chunk.start < n.start <= chunk.end if step > 0 else n.start < chunk.start <= n.end
+    return n if touches else None
 
 
 def locate_hits(query: str, hits: Sequence[SearchHit], place_of: PlaceOf) -> None:

@@ -332,7 +332,12 @@ class Engine:
                 usable = [h for h in hits if h.dense >= thresholds.min_retrieval or h.lexical > 0]
                 fact.hits = usable
                 fact.windows = select_windows(
-                    fact.text, usable, retriever.index.place_of, self.evidence_per_claim, sentences
+                    fact.text,
+                    usable,
+                    retriever.index.place_of,
+                    self.evidence_per_claim,
+                    sentences,
+                    retriever.index.chunks,
                 )
                 names = [
                     party_names(fact.text, opened_corpus.parties_of(w.citation.doc_id))
