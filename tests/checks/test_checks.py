@@ -505,3 +505,28 @@ def test_fast_enough_for_the_engine() -> None:
                 n += 1
     per_pair_ms = (time.process_time() - start) / n * 1000
     assert per_pair_ms < 5.0, per_pair_ms
+
+
+def test_numbers_as_labels_and_scanned_contracts_print_them() -> None:
+    """'1 time a day', a number in brackets of its own and a period for the date's comma are read,
+    so a faithful sentence gets the positive number match that 'supported' needs."""
+    (c,) = check_numbers(
+        "It should not be taken more than once a day.", "Do not take VIAGRA more than 1 time a day."
+    )
+    assert c.ok
+    (c,) = check_numbers("Take it twice a day.", "Take 1 time a day.")
+    assert not c.ok
+    checks = check_numbers(
+        "The agreement stays in effect until March 18, 2021, unless either party terminates it on 30 days' notice.",
+        "This Agreement shall be in effect until March 18. 2021, unless sooner terminated by either party upon "
+        "(30) days written notice, without cause.",
+    )
+    assert len(checks) == 2 and all(c.ok for c in checks), checks
+    (c,) = check_numbers(
+        "Either party may terminate this Agreement upon 60 days' written notice.",
+        "This Agreement may be terminated by either party upon (30) days written notice.",
+    )
+    assert not c.ok
+    (q,) = extract_quantities("within (120) days")
+    assert q.kind == "duration" and q.bound == "max"
+    assert [q.raw for q in extract_quantities("a cure period (30 days)")] == [30]

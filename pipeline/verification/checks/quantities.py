@@ -66,10 +66,11 @@ _NUM_START = r"(?<![A-Za-z0-9.,第])"
 
 
 def _num(tag: str) -> str:
-    """A number (digits, words or Chinese), optionally restated in brackets: 'thirty (30)'."""
+    """A number (digits, words or Chinese), optionally restated in brackets: 'thirty (30)'; a number
+    in brackets of its own, as in 'upon (30) days written notice', reads as that number."""
     return (
-        rf"{_NUM_START}(?P<{tag}>{_DIG}|{_WORDNUM}|{_ZHNUM})"
-        rf"(?:\s*[(（]\s*(?P<{tag}p>{_DIG}|{_WORDNUM})\s*[)）])?"
+        rf"{_NUM_START}(?P<{tag}o>(?<=[(（]))?(?P<{tag}>{_DIG}|{_WORDNUM}|{_ZHNUM})"
+        rf"(?({tag}o)(?:\s*[)）])?|(?:\s*[(（]\s*(?P<{tag}p>{_DIG}|{_WORDNUM})\s*[)）])?)"
     )
 
 
@@ -203,7 +204,7 @@ _NUMW = rf"(?:{_DIG}|{_WORDNUM})"
 _ZH_SMALL = r"[一二两三四五六七八九十]+|\d+"
 _FREQ_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("times", re.compile(
-        rf"\b(?P<t>once|twice|thrice|{_NUMW}\s*(?:times|x))\s*(?:a|an|per|each|every|/)?\s*"
+        rf"\b(?P<t>once|twice|thrice|{_NUMW}\s*(?:times?|x))\s*(?:a|an|per|each|every|/)?\s*"
         r"(?P<per>day|daily|week|weekly|month|monthly|year|yearly|annually|hour|night|nightly)\b", _I)),
     ("other", re.compile(r"\b(?:once\s+)?every\s+(?:other|second|alternate)\s+(?P<per>day|week|month|year)\b", _I)),
     ("every", re.compile(
@@ -219,7 +220,7 @@ _FREQ_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("zh_every", re.compile(rf"每(?P<n>{_ZH_SMALL})?(?P<per>天|日|周|星期|个月|年|小时)(?:(?P<t>{_ZH_SMALL})次)?")),
     ("zh_times", re.compile(rf"一(?P<per>天|日|周|星期)(?P<t>{_ZH_SMALL})次")),
 ]  # fmt: skip
-_TIMES_SUFFIX = re.compile(r"\s*(?:times|x)$", _I)
+_TIMES_SUFFIX = re.compile(r"\s*(?:times?|x)$", _I)
 _DIGIT_X = re.compile(r"\dx")
 _ABBR_H: dict[str, int] = word_table("frequency")["abbreviation_hours"]
 
@@ -230,7 +231,8 @@ _MON = (
     r"mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)|May|MAY)"
 )
 _DATE_PATTERNS = [
-    re.compile(rf"\b{_MON}\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})\b"),
+    # "March 18. 2021": a period for the comma, as scanned contracts print it
+    re.compile(rf"\b{_MON}\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?[,.]?\s+(?P<y>\d{{4}})\b"),
     re.compile(rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:(?i:day\s+of)\s+)?{_MON}\.?,?\s+(?P<y>\d{{4}})\b"),
     re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b"),
     re.compile(r"(?<![\d/])(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4}|\d{2})(?![\d/])"),
@@ -407,7 +409,7 @@ def _freq_interval(kind: str, m: re.Match[str]) -> float | None:
 
 
 _FREQ_NEEDLES = {
-    "times": ("once", "twice", "thrice", "times", "x"),
+    "times": ("once", "twice", "thrice", "times", "time", "x"),
     "other": ("every",),
     "every": ("every",),
     "q": ("q",),
