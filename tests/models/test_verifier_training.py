@@ -45,3 +45,37 @@ def test_two_way_sources_keep_their_labels_and_hold_out_claims(shared: Path):
     snli_train, snli_held = verifier_data.load_snli_test(shared)
     assert len(snli_train) + len(snli_held) > 9000
     assert not {r["premise"] for r in snli_held} & {r["premise"] for r in snli_train}
+
+
+def test_answer_sentences_become_judge_pairs_against_their_evidence(tmp_path: Path):
+    import json
+
+    import judge_mix
+
+    answer = {
+        "sentences": [
+            {"text": "Here is a summary.", "label": "not_a_claim", "evidence": ""},
+            {
+                "text": "Late fees are 1.5% a month.",
+                "label": "supported",
+                "evidence": "Interest: 1.5% per month.",
+            },
+            {
+                "text": "Notice is 30 days.",
+                "label": "contradicted",
+                "evidence": "upon sixty (60) days notice",
+            },
+            {"text": "The licence is worldwide.", "label": "unsupported", "evidence": ""},
+        ]
+    }
+    path = tmp_path / "train_answers_x.jsonl"
+    path.write_text(json.dumps(answer) + "\n", encoding="utf-8")
+    pairs = judge_mix.answer_pairs([path])
+    assert [(p["hypothesis"], p["label"]) for p in pairs] == [
+        ("Late fees are 1.5% a month.", 0),
+        ("Notice is 30 days.", 2),
+        ("The licence is worldwide.", 1),
+    ]
+    assert pairs[0]["premise"] == "Interest: 1.5% per month."
+    # an unsupported sentence is read against a passage of the same document that does not state it
+    assert pairs[2]["premise"] in {"Interest: 1.5% per month.", "upon sixty (60) days notice"}
