@@ -18,7 +18,7 @@ class SearchIndex(Protocol):
     bm25: Any  # a bm25s.BM25 over bm25_tokens of each chunk
 
     def chunks(self, ids: Sequence[int]) -> list[Chunk]:
-        """The chunks with these ids, in that order."""
+        """The chunks with these ids, in that order; an id that names no chunk is left out."""
         ...
 
     def chunk_ids_for(

@@ -44,7 +44,7 @@ class ContextIndex:
         )
 
     def chunks(self, ids: Sequence[int]) -> list[Chunk]:
-        return [self._chunks[int(i)] for i in ids]
+        return [self._chunks[int(i)] for i in ids if 0 <= int(i) < len(self._chunks)]
 
     def chunk_ids_for(self, doc_ids=None, domains=None) -> np.ndarray:
         keep = [

@@ -174,6 +174,16 @@ def test_contexts_rag_case_and_chinese(sample_home):
     assert result.sentences[1].verdict == Label.NOT_A_CLAIM
 
 
+def test_contexts_whose_last_passage_ends_without_a_stop(engine):
+    """A window at the end of the last passage, cut as a chunk edge would cut it, has no chunk after
+    it to complete it from: it is judged as it stands (this once failed every such sentence)."""
+    passages = ["Store HUMIRA in a refrigerator at 36°F to 46°F", "Do not freeze HUMIRA"]
+    result = engine.verify("HUMIRA is stored in a refrigerator at 36°F to 46°F.", contexts=passages)
+    (verdict,) = result.sentences
+    assert verdict.verdict == Label.SUPPORTED, verdict.reason
+    assert verdict.citations[0].quote == passages[0]
+
+
 def test_bad_requests(engine):
     with pytest.raises(VerificationError):
         engine.verify("x", corpus="sample", mode="shout")
