@@ -123,7 +123,6 @@ class Label(StrEnum):
     NOT_A_CLAIM = "not_a_claim"
     UNCHECKED = "unchecked"
 
-
     @property
     def severity(self) -> int:
         """Order used to pick a sentence's worst fact and a turn's worst sentence."""
@@ -249,7 +248,7 @@ class Citation:
 
     @property
     def where(self) -> str:
-        """"p. 3", else the section; "(OCR text)" added for a quote read by OCR."""
+        """ "p. 3", else the section; "(OCR text)" added for a quote read by OCR."""
         place = f"p. {self.page}" if self.page else self.section
         return f"{place} (OCR text)" if self.ocr else place
 

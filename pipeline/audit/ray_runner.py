@@ -158,7 +158,10 @@ class RayAuditRunner(AuditRunner):
                 shard = again.popleft() if again else next(todo, None)
                 if shard is None:
                     break
-                pending[actors[worker].verify.remote(shard, self.corpus, self.mode, self.cascade)] = (worker, shard)
+                pending[actors[worker].verify.remote(shard, self.corpus, self.mode, self.cascade)] = (
+                    worker,
+                    shard,
+                )
                 load[worker] += 1
             if not pending:
                 return

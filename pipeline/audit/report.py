@@ -282,9 +282,10 @@ def gather(store: AuditStore, run_id: str) -> dict:
         (run_id, TOP_ROWS),
     )
     n_docs = q(f"SELECT COUNT(DISTINCT COALESCE(c.doc_id, '')) AS n {base}", (run_id,))[0]["n"]
-    n_sections = q(f"SELECT COUNT(*) AS n FROM (SELECT 1 AS one {base} GROUP BY c.doc_id, c.section) AS sections", (run_id,))[0][
-        "n"
-    ]
+    n_sections = q(
+        f"SELECT COUNT(*) AS n FROM (SELECT 1 AS one {base} GROUP BY c.doc_id, c.section) AS sections",
+        (run_id,),
+    )[0]["n"]
     corpora = q(
         f"SELECT corpus, COUNT(*) AS turns, {count_if('n_flagged > 0')} AS flagged FROM turns WHERE run_id = ? "
         "GROUP BY corpus ORDER BY turns DESC",

@@ -50,8 +50,11 @@ def main(
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.review", description="Review UI accounts and the decision trail."
     )
-    parser.add_argument("--db", help="audit store: a SQLite file or a postgresql:// URL (default: VERACITY_DATABASE_URL, else "
-        "VERACITY_AUDIT_DB or HOME/audit.sqlite)")
+    parser.add_argument(
+        "--db",
+        help="audit store: a SQLite file or a postgresql:// URL (default: VERACITY_DATABASE_URL, else "
+        "VERACITY_AUDIT_DB or HOME/audit.sqlite)",
+    )
     parser.add_argument("--home", help="Veracity home (default: VERACITY_HOME or the project directory)")
     sub = parser.add_subparsers(dest="command", required=True)
     for cmd, help_text in (
@@ -73,7 +76,9 @@ def main(
             if args.command in ("add-reviewer", "set-password"):
                 check_reviewer_name(args.name)
                 rs.add_reviewer(args.name, _read_password(stdin), replace=args.command == "set-password")
-                print(f"reviewer {args.name} can sign in at /ui/login ({rs.store.db.describe()})", file=stdout)
+                print(
+                    f"reviewer {args.name} can sign in at /ui/login ({rs.store.db.describe()})", file=stdout
+                )
             elif args.command == "disable-reviewer":
                 rs.set_active(args.name, False)
                 print(f"reviewer {args.name} disabled", file=stdout)

@@ -414,7 +414,8 @@ class ReviewStore(ReviewerAccounts):
         ):
             year, week, _ = datetime.fromisoformat(r["decided_at"].replace("Z", "+00:00")).isocalendar()
             w = weeks.setdefault(
-                f"{year}-W{week:02d}", {"reviewed": 0, "confirmed": 0, "dismissed": 0, "escalated": 0, "missed": 0}
+                f"{year}-W{week:02d}",
+                {"reviewed": 0, "confirmed": 0, "dismissed": 0, "escalated": 0, "missed": 0},
             )
             w[r["decision"]] += 1
             w["reviewed"] += r["decision"] != ReviewDecision.MISSED and bool(r["flagged"])

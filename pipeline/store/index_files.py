@@ -195,6 +195,16 @@ class CorpusIndex:
         r = self._conn().execute(f"{_DOCUMENT_SELECT} WHERE doc_id = ?", (doc_id,)).fetchone()
         return None if r is None else _document_from_row(r)
 
+    def opening(self, doc_id: str, chars: int) -> str:
+        """The first `chars` characters of a document's text ("" for an unknown document), read
+        without loading the rest."""
+        r = (
+            self._conn()
+            .execute("SELECT substr(text, 1, ?) FROM documents WHERE doc_id = ?", (chars, doc_id))
+            .fetchone()
+        )
+        return r[0] if r else ""
+
     def place_of(self, doc_id: str, start: int, end: int) -> Place:
         """Page and section of [start, end) from the document's page and section maps."""
         maps = self._maps.get(doc_id)

@@ -34,7 +34,7 @@ from pipeline.verification.decision import (
 from pipeline.verification.facts import Assessment, Fact, FactResult
 from pipeline.verification.judges import Judge, make_judge
 from pipeline.verification.judges.llm import LLMJudge, Question
-from pipeline.verification.parties import defined_parties, name_roles, party_names
+from pipeline.verification.parties import PREAMBLE_CHARS, defined_parties, name_roles, party_names
 from pipeline.verification.render import render
 from pipeline.verification.rules import combine, decide, from_llm, llm_evidence, supports, uncertain
 
@@ -74,9 +74,7 @@ class _OpenCorpus:
         """The parties `doc_id` defines in its opening, read once per index version."""
         found = self.parties.get(doc_id)
         if found is None:
-            doc = self.index.document(doc_id)
-            found = defined_parties(doc.text) if doc else {}
-            self.parties[doc_id] = found
+            found = self.parties[doc_id] = defined_parties(self.index.opening(doc_id, PREAMBLE_CHARS))
         return found
 
 
@@ -339,12 +337,9 @@ class Engine:
                     sentences,
                     retriever.index.chunks,
                 )
-                names = [
-                    party_names(fact.text, opened_corpus.parties_of(w.citation.doc_id))
-                    if opened_corpus
-                    else {}
-                    for w in fact.windows
-                ]
+                docs = {w.citation.doc_id for w in fact.windows} if opened_corpus else set()
+                by_doc = {d: party_names(fact.text, opened_corpus.parties_of(d)) for d in docs}
+                names = [by_doc.get(w.citation.doc_id, {}) for w in fact.windows]
                 fact.premises = [
                     name_roles(w.citation.quote, n) for w, n in zip(fact.windows, names, strict=True)
                 ]

@@ -12,6 +12,7 @@ judge and the slot checks read, in place of the roles. The citation keeps the do
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 PREAMBLE_CHARS = 6000
 # A defined term in parentheses: ("Licensor"), (the "Company"), (hereinafter referred to as "JHU").
@@ -87,15 +88,24 @@ def _core(name: str) -> list[str]:
 def _mention(name: str, claim: str) -> re.Match | None:
     """Where `claim` writes the party `name`: the longest run of the name's first identifying words
     found in it ("YOU On Demand" for "YOU On Demand Holdings, Inc."), None when it does not name it."""
-    core = _core(name)
-    for n in range(len(core), 0, -1):
-        surface = " ".join(core[:n])
-        if n == 1 and len(surface) < 3:
-            return None
-        m = re.search(rf"(?<![\w-]){re.escape(surface)}(?![\w-])", claim, re.I)
+    for pattern in _name_patterns(name):
+        m = pattern.search(claim)
         if m:
             return m
     return None
+
+
+@lru_cache(maxsize=4096)
+def _name_patterns(name: str) -> tuple[re.Pattern, ...]:
+    """Patterns for the runs of a name's first identifying words, longest first (one word: 3+ letters)."""
+    core = _core(name)
+    runs = [" ".join(core[:n]) for n in range(len(core), 0, -1)]
+    return tuple(_word(r, re.I) for r in runs if len(r) >= 3 or " " in r)
+
+
+@lru_cache(maxsize=4096)
+def _word(text: str, flags: int = 0) -> re.Pattern:
+    return re.compile(rf"(?<![\w-]){re.escape(text)}(?![\w-])", flags)
 
 
 def party_names(claim: str, parties: dict[str, str]) -> dict[str, str]:
@@ -128,9 +138,9 @@ def name_roles(premise: str, names: dict[str, str]) -> str:
     """`premise` with each role written as its party's name ("Licensor hereby grants to Licensee" ->
     "Sun Seven Stars hereby grants to YOU On Demand")."""
     for role, name in names.items():
-        premise = re.sub(rf"(?<![\w-]){re.escape(role)}(?![\w-])", name, premise)
+        premise = _word(role).sub(lambda _, name=name: name, premise)
     return premise
 
 
 def _has(text: str, word: str) -> bool:
-    return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text) is not None
+    return _word(word).search(text) is not None

@@ -80,7 +80,9 @@ def test_incremental_reindex_touches_only_changed_files(tmp_path, shared, embedd
         assert Path(doc.source) == src / d.split("#")[0]
         for c in idx1.chunks(idx1.chunk_ids_for([d])):
             assert doc.text[c.start : c.end] == c.text
+        assert idx1.opening(d, 300) == doc.text[:300]
     assert idx1.document("securian.pdf").pages and idx1.chunks([0])[0].id == 0
+    assert idx1.opening("no-such.txt", 300) == "" and idx1.chunks([first.chunks]) == []
 
     spy.texts.clear()
     os.utime(src / "alpha.txt")  # a newer mtime alone is no change
