@@ -154,7 +154,9 @@ def dev_rows(path: Path, home: Path, support) -> list[dict]:
 
 def contractnli_rows(home: Path, support, limit: int, seed: int) -> list[dict]:
     data = json.loads(CNLI_PATH.read_text(encoding="utf-8"))
-    settings, name = build_contractnli(home, data)
+    from pipeline.models.embedders import get_embedder
+
+    settings, name = build_contractnli(home, data, get_embedder())
     engine = Engine(settings, support=support)
     hyps = {k: v["hypothesis"] for k, v in data["labels"].items()}
     docs = data["documents"]

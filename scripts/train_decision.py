@@ -4,7 +4,11 @@ It sees only the facts the hand-set rule leaves unsupported without a slot-check
 own supported verdicts and vetoes stand, and this model decides which of the rest are faithful
 paraphrases. Training sentences, never the dev answers:
   * bench/data/train_answers*.jsonl: answers over drug labels and CUAD contracts (dev format) that
-    the team wrote for training; no contract of the dev sets, drug labels disjoint from dev_answers_2;
+    the team wrote for training; no contract of the dev sets, drug labels disjoint from dev_answers_2.
+    The judge (round 8) was trained on the sentences of train_answers.jsonl and train_answers_2.jsonl:
+    its scores there are not what it gives on new answers, so a decision for round 8 is trained on
+    the others (--answers bench/data/train_answers_3.jsonl bench/data/train_answers_4.jsonl). The
+    shipped decision was trained on files 1-3 with round 5's scores;
   * with --expertqa, also ExpertQA's "train" part (bench/common.py: questions not in the held-out
     third), contexts mode; off by default: on its web evidence these features barely differ between
     supported and unsupported claims, so it adds noise rather than signal.
