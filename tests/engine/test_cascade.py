@@ -30,10 +30,10 @@ KEY = "sk-cascade-secret-0123456789"
 
 # The sample corpus's Northwind MSA: invoices within thirty (30) days (the local judge is sure: p~0.97),
 # ninety (90) days' notice (a slot check contradicts sixty), late payments bear 1.5% interest a month
-# (a paraphrase the local judge is unsure of: p~0.12), no non-compete (sure it is not stated: p<0.01).
+# (a paraphrase the local judge is unsure of: p~0.28), no non-compete (sure it is not stated: p<0.01).
 CONFIDENT = "Customer shall pay each undisputed invoice within thirty (30) days of receipt."
 VETOED = "Customer may terminate the Agreement for convenience upon sixty (60) days' prior written notice."
-UNCERTAIN = "Unpaid amounts accrue interest of 1.5% a month."
+UNCERTAIN = "Invoices not paid on time carry a monthly charge of 1.5%."
 NOT_STATED = "The agreement contains a two-year non-compete covenant binding the Customer."
 ANSWER = " ".join([CONFIDENT, VETOED, UNCERTAIN, NOT_STATED])
 
@@ -43,17 +43,26 @@ def asked(record: Record, i: int = -1) -> list[dict]:
     return json.loads(record.bodies[i]["messages"][-1]["content"])["facts"]
 
 
+PAYMENT_CLAUSE = "1.5% per month"
+
+
 def answer_all(
-    verdict: str, passage: int | None = 1, reason: str = "the passage says so"
+    verdict: str, passage: int | str | None = PAYMENT_CLAUSE, reason: str = "the passage says so"
 ) -> Callable[[list[dict]], str]:
-    """A reply giving every fact asked the same verdict."""
+    """A reply giving every fact asked the same verdict, citing `passage`: its number, or the passage
+    that quotes that text (the clause a faithful judge relies on)."""
+
+    def cite(fact: dict) -> int | None:
+        if isinstance(passage, str):
+            return next((int(k) for k, text in fact["passages"].items() if passage in text), 1)
+        return passage
 
     def reply(messages: list[dict]) -> str:
         facts = json.loads(messages[-1]["content"])["facts"]
         return json.dumps(
             {
                 "facts": [
-                    {"id": f["id"], "verdict": verdict, "passage": passage, "reason": reason} for f in facts
+                    {"id": f["id"], "verdict": verdict, "passage": cite(f), "reason": reason} for f in facts
                 ]
             }
         )
@@ -107,7 +116,7 @@ def test_only_the_uncertain_fact_goes_to_the_llm_and_takes_its_verdict(engine, f
     result = engine.verify(ANSWER, corpus="sample")
     assert record.requests == 1
     assert [f["fact"] for f in asked(record)] == [UNCERTAIN]
-    assert "1.5% per month" in asked(record)[0]["passages"]["1"]
+    assert any(PAYMENT_CLAUSE in text for text in asked(record)[0]["passages"].values())
     assert record.bodies[0]["model"] == MODEL and record.authorization == [f"Bearer {KEY}"]
 
     v = by_text(result, "1.5%")
