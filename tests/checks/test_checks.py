@@ -530,3 +530,15 @@ def test_numbers_as_labels_and_scanned_contracts_print_them() -> None:
     (q,) = extract_quantities("within (120) days")
     assert q.kind == "duration" and q.bound == "max"
     assert [q.raw for q in extract_quantities("a cure period (30 days)")] == [30]
+
+
+def test_a_clause_reaches_across_a_wrapped_pdf_line() -> None:
+    """PDF text breaks lines mid-clause ("... terminate within\\nthirty (30) days ..."): the clause a
+    number belongs to, which decides whether it is about the claim's topic, goes on in the next line."""
+    claim = "The party affected by a change of control must tell the other of its decision to terminate within sixty days."
+    evidence = (
+        "The affected Party is obligated to notify the other Party of its decision to terminate within\n"
+        "thirty (30) days following notice of the Change of Control."
+    )
+    (c,) = check_numbers(claim, evidence)
+    assert not c.ok and "thirty (30) days" in c.message

@@ -287,10 +287,11 @@ _BETWEEN_END = re.compile(r"between\s*$", _I)
 _NUMBER_AND_END = re.compile(r"\d\s*(?:years?\s+)?(?:and|or)\s*$", _I)
 _RANGE_GAP = re.compile(r"\s*(?:-|–|to|through)\s*", _I)
 _NEGATOR = re.compile(r"\b(?:not|no|never)\b|n['’]t\b", _I)
-_CLAUSE_BREAK = re.compile(r"[.;!?。；]\s|[\n:]")
-# A bound reaches across a wrapped line ("shall not be lower than\nRMB1 million"), not across a blank
-# line, a list item or a table cell that starts with its own number.
+# A clause, and the bound of its number, reach across a wrapped line ("decision to terminate within\n
+# thirty (30) days", "shall not be lower than\nRMB1 million"), not across a blank line, a list item or
+# a table cell that starts with its own number.
 _BOUND_BREAK = re.compile(r"[.;!?。；]\s|:|\n(?=\s*(?:\n|\(?[A-Za-z0-9]{1,3}[.)]\s|[-•*▪]|\d))")
+_CLAUSE_BREAK = _BOUND_BREAK
 
 
 def _stem_noun(w: str) -> str:
