@@ -320,9 +320,8 @@ class Engine:
                 for fact in flat:
                     fact.error = f"retrieval failed: {exc}"
                 hits_per_fact = [[] for _ in flat]
-            sentences: dict[
-                int, Sentences
-            ] = {}  # chunk id -> its sentences, shared by the facts of this answer
+            # chunk id -> its sentences, shared by the facts of this answer
+            sentences: dict[int, Sentences] = {}
             for fact, hits in zip(flat, hits_per_fact, strict=True):
                 if not hits:
                     fact.no_evidence = True
