@@ -542,3 +542,16 @@ def test_a_clause_reaches_across_a_wrapped_pdf_line() -> None:
     )
     (c,) = check_numbers(claim, evidence)
     assert not c.ok and "thirty (30) days" in c.message
+
+
+def test_mixed_numbers_with_a_half() -> None:
+    """'one and a half percent' is 1.5 %, not a half (50 %); 'two and a half years' is 30 months."""
+    (c,) = check_numbers(
+        "Late payments carry interest of one and a half percent a month.",
+        "Late payments bear interest at 1.5% per month.",
+    )
+    assert c.ok
+    (q,) = extract_quantities("The term is two and a half years.")
+    assert (q.kind, q.value, q.unit) == ("duration", 30.0, "month")
+    assert [q.value for q in extract_quantities("Take one and a half tablets.")] == [1.5]
+    assert [q.value for q in extract_quantities("It was reduced by one half.")] == [50.0]

@@ -70,6 +70,7 @@ def _num(tag: str) -> str:
     in brackets of its own, as in 'upon (30) days written notice', reads as that number."""
     return (
         rf"{_NUM_START}(?P<{tag}o>(?<=[(（]))?(?P<{tag}>{_DIG}|{_WORDNUM}|{_ZHNUM})"
+        rf"(?P<{tag}h>[\s-]+and[\s-]+(?:a|one)[\s-]half\b)?"
         rf"(?({tag}o)(?:\s*[)）])?|(?:\s*[(（]\s*(?P<{tag}p>{_DIG}|{_WORDNUM})\s*[)）])?)"
     )
 
@@ -115,9 +116,13 @@ def _parse_number(s: str | None) -> float | None:
 
 
 def _value(m: re.Match[str], tag: str) -> float | None:
-    """The number captured under `tag`; a bracketed restatement ('thirty (30)') wins when present."""
-    restated = m.groupdict().get(tag + "p")
-    return _parse_number(restated) if restated else _parse_number(m.group(tag))
+    """The number captured under `tag` ('two and a half' is 2.5); a bracketed restatement ('thirty
+    (30)') wins when present."""
+    groups = m.groupdict()
+    if groups.get(tag + "p"):
+        return _parse_number(groups[tag + "p"])
+    v = _parse_number(m.group(tag))
+    return v + 0.5 if v is not None and groups.get(tag + "h") else v
 
 
 _UNITS = word_table("units")
@@ -549,10 +554,15 @@ def _scan_units(sc: _Scanner) -> None:
             sc.consume(m)
 
 
+_MIXED_BEFORE = re.compile(rf"(?:\d|\b(?:{_WORD_ALTS}))[\s-]+and[\s-]+$", _I)
+
+
 def _scan_fractions(sc: _Scanner) -> None:
     if not sc.has("/", "half", "third", "thirds", "quarter", "quarters", "fourth", "fourths"):
         return
     for m in sc.matches(_FRACTION_Q):
+        if m.group("f") and _MIXED_BEFORE.search(sc.orig[max(0, m.start() - 30) : m.start()]):
+            continue  # the half of "one and a half tablets": part of a number, not a share
         if m.group("f"):
             n = {"one": 1, "a": 1, "two": 2, "three": 3}[m.group("n").lower()]
             v = n * _FRACTIONS.get(m.group("f").lower().rstrip("s"), _FRACTIONS.get(m.group("f").lower(), 0))
