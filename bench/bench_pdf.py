@@ -15,7 +15,6 @@ import argparse
 import difflib
 import io
 import random
-import re
 import sys
 import time
 from pathlib import Path
@@ -25,10 +24,10 @@ from common import SHARED  # noqa: E402
 
 from pipeline.ingest.chunk import ChunkSettings, chunk_document  # noqa: E402
 from pipeline.ingest.headings import heading_sections  # noqa: E402
+from pipeline.ingest.pdf import _GLUED_CLAUSE_NUMBER as GLUED  # noqa: E402
 from pipeline.ingest.pdf import PAGE_SEP, _clean, load_pdf  # noqa: E402
 
 CUAD_PDF = SHARED / "contracts" / "cuad" / "full_contract_pdf"
-GLUED = re.compile(r"(?m)^(\d+(?:\.\d+)+\.?|\d+\.)[A-Z“\"(]")
 
 
 def pypdf_text(data: bytes) -> str:

@@ -62,10 +62,9 @@ def answer_pairs(paths: list[Path]) -> list[dict]:
                     continue
                 premise = s["evidence"]
                 if s["label"] == "unsupported":
-                    others = [q for q in quotes if q]
-                    if not others:
+                    if not quotes:
                         continue
-                    premise = others[i % len(others)]
+                    premise = quotes[i % len(quotes)]
                 out.append(
                     {
                         "premise": premise,

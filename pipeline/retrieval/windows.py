@@ -33,11 +33,12 @@ class _Span:
     end: int
     relevance: float
 
-    def citation(self, place_of: PlaceOf) -> Citation:
+    def citation(self, place_of: PlaceOf, before: str = "", after: str = "") -> Citation:
         """The window as a citation, with the page and section where its own text stands (not its
-        chunk's start: a chunk may begin in the section before the quoted clause)."""
+        chunk's start: a chunk may begin in the section before the quoted clause). `before` and
+        `after`: the document's text just before and after the window, quoted with it."""
         c = self.hit.chunk
-        start, end = c.start + self.start, c.start + self.end
+        start, end = c.start + self.start - len(before), c.start + self.end + len(after)
         place = place_of(c.doc_id, start, end)
         return Citation(
             doc_id=c.doc_id,
@@ -46,7 +47,7 @@ class _Span:
             section=place.section,
             start=start,
             end=end,
-            quote=c.text[self.start : self.end],
+            quote=before + c.text[self.start : self.end] + after,
             ocr=place.ocr,
         )
 
@@ -90,18 +91,18 @@ def select_windows(
         chosen.append(s)
         if len(chosen) >= top:
             break
-    windows = [Window(s.citation(place_of), s.relevance, s.hit.dense) for s in chosen]
-    if fetch is not None:
-        windows = [
-            _complete(w, s.hit.chunk, s, fetch, place_of) for w, s in zip(windows, chosen, strict=True)
-        ]
-    return windows
+    return [
+        Window(s.citation(place_of, *(_cut_sentence(s, fetch) if fetch else ())), s.relevance, s.hit.dense)
+        for s in chosen
+    ]
 
 
-def _complete(window: Window, chunk: Chunk, span: _Span, fetch: FetchChunks, place_of: PlaceOf) -> Window:
-    """`window` with the rest of a sentence that its chunk's edge cuts ("... Licensor may assess
-    interest on the past due amount at" | next chunk: "the rate of 1.5% per month."), taken from
-    the chunk before or after it in the same document, within MAX_WINDOW_CHARS."""
+def _cut_sentence(span: _Span, fetch: FetchChunks) -> tuple[str, str]:
+    """The document's text before and after `span` that completes a sentence its chunk's edge cuts
+    ("... Licensor may assess interest on the past due amount at" | next chunk: "the rate of 1.5% per
+    month."), taken from the chunk before or after it in the same document, within MAX_WINDOW_CHARS
+    (the end first)."""
+    chunk = span.hit.chunk
     text = chunk.text
     before = after = ""
     if not text[: span.start].strip() and chunk.id > 0:
@@ -123,15 +124,7 @@ def _complete(window: Window, chunk: Chunk, span: _Span, fetch: FetchChunks, pla
     if len(before) + len(quote) + len(after) > MAX_WINDOW_CHARS:
         before = "" if len(quote) + len(after) <= MAX_WINDOW_CHARS else before
         after = "" if len(before) + len(quote) + len(after) > MAX_WINDOW_CHARS else after
-    if not (before or after):
-        return window
-    c = window.citation
-    start, end = c.start - len(before), c.end + len(after)
-    place = place_of(c.doc_id, start, end)
-    citation = Citation(
-        c.doc_id, c.title, place.page, place.section, start, end, before + quote + after, place.ocr
-    )
-    return Window(citation, window.relevance, window.retrieval)
+    return before, after
 
 
 def _neighbour(chunk: Chunk, step: int, fetch: FetchChunks) -> Chunk | None:

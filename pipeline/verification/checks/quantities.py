@@ -295,8 +295,7 @@ _NEGATOR = re.compile(r"\b(?:not|no|never)\b|n['’]t\b", _I)
 # A clause, and the bound of its number, reach across a wrapped line ("decision to terminate within\n
 # thirty (30) days", "shall not be lower than\nRMB1 million"), not across a blank line, a list item or
 # a table cell that starts with its own number.
-_BOUND_BREAK = re.compile(r"[.;!?。；]\s|:|\n(?=\s*(?:\n|\(?[A-Za-z0-9]{1,3}[.)]\s|[-•*▪]|\d))")
-_CLAUSE_BREAK = _BOUND_BREAK
+_CLAUSE_BREAK = re.compile(r"[.;!?。；]\s|:|\n(?=\s*(?:\n|\(?[A-Za-z0-9]{1,3}[.)]\s|[-•*▪]|\d))")
 
 
 def _stem_noun(w: str) -> str:
@@ -611,7 +610,7 @@ def _with_bounds(text: str, qs: list[Quantity]) -> list[Quantity]:
         if q.kind not in ("date", "year"):
             lo = max(prev_end if prev_end <= q.start else 0, q.start - 60)
             before = text[lo : q.start]
-            breaks = list(_BOUND_BREAK.finditer(before))
+            breaks = list(_CLAUSE_BREAK.finditer(before))
             if breaks:
                 before = before[breaks[-1].end() :]
             # "12 and over can take 2 caplets": that "over" belongs to the 12, not to the caplets.
