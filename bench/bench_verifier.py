@@ -165,11 +165,12 @@ def accuracy(pred: list[int], rows: list[dict]) -> float:
 
 
 def domain_quality(scorer, rows: list[dict], key: str) -> dict:
-    """Accuracy on generated domain pairs, overall, per kind and as a confusion count."""
+    """Accuracy on domain pairs, overall, per kind (the source's part after "contract:" or "drug:"; the
+    whole source for hand-written pairs) and as a confusion count."""
     pred = predict(scorer, rows)
     per_kind: dict[str, list[int]] = defaultdict(list)
     for p, r in zip(pred, rows, strict=True):
-        per_kind[r["source"].split(":", 1)[1]].append(int(p == r["label"]))
+        per_kind[r["source"].split(":", 1)[-1]].append(int(p == r["label"]))
     return {
         f"{key}_acc": accuracy(pred, rows),
         f"{key}_n": len(rows),
@@ -412,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         "--extra-domain",
         type=Path,
         default=None,
-        help="another held-out domain file (e.g. a later round's eval_domain.jsonl), scored as extra_domain_*",
+        help="another held-out file of domain pairs (a later round's eval_domain.jsonl, or judge_mix.py's "
+        "eval_judge.jsonl), scored as extra_domain_*",
     )
     args = ap.parse_args(argv)
 
