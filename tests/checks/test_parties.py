@@ -60,3 +60,13 @@ def test_a_name_inside_another_partys_name_names_that_party():
         "Licensor": "Morgan Stanley Investment Management",
         "Licensee": "Morgan Stanley Direct Lending Fund",
     }
+
+
+def test_odd_text_finds_no_party_and_does_not_fail():
+    assert defined_parties('\ud800 ("Licensor") and \udfff') == {}
+    assert defined_parties("A" * 10_000) == {}
+    assert defined_parties("and " * 2_000 + '("Buyer")') == {}
+    assert party_names("\ud800 Helios", defined_parties(HELIOS)) == {
+        "Licensor": "Helios",
+        "Licensee": "Marlow Logistics",
+    }
